@@ -1,0 +1,46 @@
+"""Atomic file writes: a reader never sees a half-written output file.
+
+Every output is written to a temporary file in the destination directory, flushed, fsynced and
+then renamed over the destination (``os.replace`` is atomic on POSIX within one file system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; rename it into place on success.
+
+    On an exception the temporary file is removed and ``destination`` is left untouched.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, destination)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(destination: str | os.PathLike[str], payload: Any) -> Path:
+    """Write ``payload`` as indented JSON to ``destination`` atomically; return the path."""
+    destination = Path(destination)
+    with atomic_path(destination) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    return destination
