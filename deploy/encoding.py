@@ -1,0 +1,225 @@
+"""Spike encodings: how an image becomes the binary input spike trains of a network.
+
+The exported networks take binary input spikes, one spike train per pixel. The only encoding
+so far is rate coding (:class:`RateEncoding`): at every time step each pixel spikes
+independently with probability ``p = intensity * max_rate``.
+
+Spikes are reproducible per sample. The random numbers for a sample come from their own
+generator, ``numpy.random.Generator(numpy.random.PCG64(numpy.random.SeedSequence(key)))``,
+where ``key`` is ``[seed, sample_id]`` (see :func:`encode_samples`). So a test sample's spikes
+depend only on the seed and its id: they are the same in any batch, in any order, in the
+PyTorch evaluation and in the Lava run. Per sample the generator draws float32 uniforms
+``u`` of shape ``(F, T)`` in C order (pixel-major, time-minor) and the spike is ``u < p``.
+
+This module imports only numpy and the standard library.
+
+Example:
+    >>> import numpy as np
+    >>> enc = RateEncoding(time_steps=8)
+    >>> images = np.full((2, 28, 28), 0.5, dtype=np.float32)
+    >>> spikes = encode_samples(enc, images, np.array([17, 42]), seed=0)
+    >>> spikes.shape, spikes.dtype
+    ((2, 784, 8), dtype('uint8'))
+    >>> bool((spikes[1] == encode_samples(enc, images[1:], np.array([42]), seed=0)[0]).all())
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deploy.errors import InputError
+
+__all__ = ["ENCODINGS", "Encoding", "RateEncoding", "encode_samples"]
+
+ENCODINGS: tuple[str, ...] = ("rate",)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+@dataclass(frozen=True)
+class RateEncoding:
+    """Bernoulli rate coding: each pixel spikes at each step with probability intensity*max_rate.
+
+    Attributes:
+        time_steps: T, the number of time steps a sample is presented (>= 1).
+        max_rate: spike probability per time step at intensity 1.0, in (0, 1].
+        name: ``"rate"``; stored so that :meth:`to_dict` records which encoding this is.
+    """
+
+    time_steps: int
+    max_rate: float = 1.0
+    name: str = "rate"
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.time_steps) or self.time_steps < 1:
+            raise ValueError(f"time_steps must be an integer >= 1, got {self.time_steps!r}")
+        if (
+            not isinstance(self.max_rate, numbers.Real)
+            or isinstance(self.max_rate, bool | np.bool_)
+            or not 0.0 < float(self.max_rate) <= 1.0
+        ):
+            raise ValueError(f"max_rate must be a number in (0, 1], got {self.max_rate!r}")
+        if self.name != "rate":
+            raise ValueError(f"RateEncoding.name must be 'rate', got {self.name!r}")
+        object.__setattr__(self, "time_steps", int(self.time_steps))
+        object.__setattr__(self, "max_rate", float(self.max_rate))
+
+    def encode(self, images: np.ndarray, seed: int | np.ndarray) -> np.ndarray:
+        """Encode a batch of images as spike trains.
+
+        Args:
+            images: intensities in [0, 1], shape ``(N, ...)`` (e.g. ``(N, H, W)``).
+            seed: either one non-negative integer, in which case sample ``i`` of this batch
+                is keyed ``[seed, i]`` (the same as ``encode_samples(self, images,
+                np.arange(N), seed)``); or an array of N non-negative integers, one per sample,
+                in which case sample ``i`` is keyed ``[seed[i], 0]`` (its spikes equal
+                ``self.encode(images[i:i+1], int(seed[i]))[0]``).
+
+        Returns:
+            uint8 spikes in {0, 1}, shape ``(N, F, T)`` with ``F = prod(images.shape[1:])``
+            (pixels flattened in C order) and ``T = time_steps``.
+        """
+        images = np.asarray(images)
+        n = images.shape[0] if images.ndim else 0
+        if isinstance(seed, np.ndarray):
+            seeds = _check_ids(seed, "seed", n)
+            keys = [(s, 0) for s in seeds]
+        else:
+            _check_seed(seed)
+            keys = [(int(seed), i) for i in range(n)]
+        return self._spikes(images, keys)
+
+    def _spikes(self, images: np.ndarray, keys: list[tuple[int, int]]) -> np.ndarray:
+        """Spikes for ``images`` (N, ...) with sample ``i`` drawn from ``SeedSequence(keys[i])``."""
+        p = _spike_probability(images, self.max_rate)
+        n, f = p.shape
+        t = self.time_steps
+        spikes = np.empty((n, f, t), dtype=bool)
+        for i, key in enumerate(keys):
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
+            uniform = rng.random((f, t), dtype=np.float32)
+            np.less(uniform, p[i, :, None], out=spikes[i])
+        return spikes.view(np.uint8)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name": "rate", "time_steps": T, "max_rate": r}``, JSON-serialisable."""
+        return {"name": self.name, "time_steps": self.time_steps, "max_rate": self.max_rate}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RateEncoding:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            InputError: ``d`` is not a mapping, names an unknown encoding, lacks
+                ``time_steps``, has unknown keys, or holds invalid values.
+        """
+        if not isinstance(d, dict):
+            raise InputError(f"a spike encoding must be a mapping, got {type(d).__name__}")
+        name = d.get("name", "rate")
+        if name not in ENCODINGS:
+            raise InputError(
+                f"unknown spike encoding {name!r}; known encodings: {', '.join(ENCODINGS)}"
+            )
+        unknown = sorted(set(d) - {"name", "time_steps", "max_rate"})
+        if unknown:
+            raise InputError(f"spike encoding {d!r} has unknown keys {unknown}")
+        if "time_steps" not in d:
+            raise InputError(f"spike encoding {d!r} lacks 'time_steps'")
+        try:
+            return cls(time_steps=d["time_steps"], max_rate=d.get("max_rate", 1.0))
+        except ValueError as exc:
+            raise InputError(f"invalid spike encoding {d!r}: {exc}") from exc
+
+
+#: Any spike encoding; a union once there is more than one.
+Encoding = RateEncoding
+
+
+def _spike_probability(images: np.ndarray, max_rate: float) -> np.ndarray:
+    """Per-pixel spike probability per step, ``intensity * max_rate``.
+
+    Args:
+        images: intensities in [0, 1], shape ``(N, ...)`` with at least one pixel dimension.
+        max_rate: probability at intensity 1.0, in (0, 1].
+
+    Returns:
+        float32 probabilities in [0, max_rate], shape ``(N, F)``, pixels flattened in C order.
+
+    Raises:
+        ValueError: ``images`` is not a real-valued array of shape ``(N, ...)``, or holds values
+            outside [0, 1] (NaN included); the message gives the offending value.
+    """
+    images = np.asarray(images)
+    if images.ndim < 2:
+        raise ValueError(
+            f"images must have shape (N, ...) with at least one pixel dimension, "
+            f"got shape {images.shape}"
+        )
+    if not (
+        np.issubdtype(images.dtype, np.floating)
+        or np.issubdtype(images.dtype, np.integer)
+        or images.dtype == np.bool_
+    ):
+        raise ValueError(f"images must hold real numbers in [0, 1], got dtype {images.dtype}")
+    if images.size and images.dtype != np.bool_:
+        bad = ~((images >= 0) & (images <= 1))  # also catches NaN
+        if bad.any():
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"image intensities must lie in [0, 1]; got {images[index]!r} at index {index} "
+                f"of images with shape {images.shape}; scale the images to [0, 1] first"
+            )
+    flat = images.reshape(images.shape[0], math.prod(images.shape[1:])).astype(np.float32)
+    return flat * np.float32(max_rate)
+
+
+def _check_seed(seed: object) -> None:
+    if not _is_int(seed) or int(seed) < 0:  # type: ignore[call-overload]
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def _check_ids(ids: np.ndarray, what: str, n: int) -> list[int]:
+    """Validate an array of N non-negative integers; return them as Python ints."""
+    ids = np.asarray(ids)
+    if not np.issubdtype(ids.dtype, np.integer) or ids.shape != (n,):
+        raise ValueError(
+            f"{what} must be an integer array of shape ({n},) (one per image), got "
+            f"{ids.dtype} of shape {ids.shape}"
+        )
+    if ids.size and int(ids.min()) < 0:
+        raise ValueError(f"{what} must be non-negative, got {int(ids.min())}")
+    return [int(i) for i in ids]
+
+
+def encode_samples(
+    encoding: Encoding, images: np.ndarray, sample_ids: np.ndarray, seed: int
+) -> np.ndarray:
+    """Encode images whose spikes depend only on ``(seed, sample id)``.
+
+    Sample ``i``'s spikes are drawn from ``SeedSequence([seed, sample_ids[i]])``, so they do
+    not depend on which other samples are in the batch or on their order: a test sample gets
+    identical spikes in a PyTorch batch of 128 and in a one-sample Lava run.
+
+    Args:
+        encoding: the spike encoding (e.g. ``RateEncoding(time_steps=8)``).
+        images: intensities in [0, 1], shape ``(N, ...)``.
+        sample_ids: non-negative integer ids, shape ``(N,)``; use each sample's index in its
+            split so that ids are stable.
+        seed: non-negative integer shared by the whole run.
+
+    Returns:
+        uint8 spikes in {0, 1}, shape ``(N, F, T)`` (see :meth:`RateEncoding.encode`).
+    """
+    _check_seed(seed)
+    images = np.asarray(images)
+    n = images.shape[0] if images.ndim else 0
+    ids = _check_ids(sample_ids, "sample_ids", n)
+    return encoding._spikes(images, [(int(seed), i) for i in ids])
