@@ -1,0 +1,58 @@
+"""What a gradr-lava netx file records about its input, beside lava-dl's own layer description.
+
+lava-dl's netx format describes layers only. To run a network on the data it was trained on,
+``deploy`` also needs the data set, the spike encoding and the presentation window. gradr-lava's
+exporter stores them as one JSON string in the HDF5 root attribute :data:`METADATA_ATTR`; netx
+ignores root attributes, so the file stays a plain netx file. Files from other lava-dl users
+carry no such attribute: ``deploy`` then needs ``--dataset`` and uses :data:`DEFAULT_ENCODING`.
+
+Presentation window: a sample's spikes are presented for ``time_steps`` steps and followed by
+``drain_steps`` empty steps (one per synaptic layer, the pipeline latency), so every output spike
+a sample causes falls inside its ``window = time_steps + drain_steps`` steps. Lava resets all
+neuron states every ``window`` steps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from deploy.errors import InputError
+
+METADATA_ATTR = "gradr_lava"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NetworkMetadata:
+    dataset: str | None  # data set name ("digits", "mnist") or None when unknown
+    encoding: dict[str, Any]  # RateEncoding.to_dict()
+    time_steps: int  # T: steps each sample is presented
+    drain_steps: int  # empty steps after each sample
+    seed: int  # seed of the test-set spike encoding
+    input_shape: tuple[int, ...] | None  # (x, y, f) for netx when the first layer is conv
+    model: str = ""  # model config name
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def window(self) -> int:
+        """Steps per sample: presentation plus drain."""
+        return self.time_steps + self.drain_steps
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> NetworkMetadata:
+        try:
+            data = json.loads(text)
+            data["input_shape"] = (
+                tuple(data["input_shape"]) if data.get("input_shape") is not None else None
+            )
+            return cls(**data)
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise InputError(
+                f"{source}: root attribute {METADATA_ATTR!r} is not valid gradr-lava metadata "
+                f"({exc}); re-export the model or pass --dataset explicitly"
+            ) from None

@@ -1,0 +1,145 @@
+"""The ``gradr-lava`` command line: ``train``, ``deploy`` and ``map``.
+
+Each command parses its flags, calls one library function and prints a short summary. Heavy
+modules (torch, Lava) are imported inside the commands that need them, so ``--help`` and
+``map`` start fast and never load them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from deploy.errors import ToolchainError
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    internal error (a bug: please report it with the traceback)
+  2    usage or input error (bad flag, missing or malformed file, unknown model or data set)
+  3    the network does not fit the hardware budget (--max-cores / --chips)
+  4    the requested target's software is not installed (e.g. lava-loihi for --target loihi2)
+  130  interrupted (Ctrl-C); a training run resumes from its last epoch with --resume
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _add_data_flags(parser: argparse.ArgumentParser, help_text: str, required: bool) -> None:
+    parser.add_argument("--dataset", choices=("digits", "mnist"), required=required,
+                        help=help_text)
+    parser.add_argument("--data-dir", type=Path,
+                        help="directory holding the MNIST IDX files (needed for mnist)")
+    parser.add_argument("--download", action="store_true",
+                        help="download missing MNIST files into --data-dir (checksum-verified)")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from gradr_lava.train import MODEL_FILE, TrainOptions, train
+
+    metrics = train(TrainOptions(
+        dataset=args.dataset, out=args.out, model=args.model, data_dir=args.data_dir,
+        download=args.download, epochs=args.epochs, seed=args.seed, resume=args.resume,
+        progress=not args.quiet,
+    ))
+    print(f"test accuracy (quantized PyTorch forward): {metrics['test_accuracy']:.4f} "
+          f"after {metrics['epochs']} epochs, {metrics['seconds']:.1f} s")
+    print(f"wrote {args.out / MODEL_FILE}, {args.out / 'metrics.json'}")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
+
+    options = DeployOptions(
+        model=args.model, target=args.target, dataset=args.dataset, data_dir=args.data_dir,
+        download=args.download, samples=args.samples, out=args.out,
+        time_steps=args.time_steps, progress=not args.quiet,
+    )
+    report = deploy_network(options)
+    print(f"{report['samples']} {report['dataset']} test samples on {report['target']}: "
+          f"Lava accuracy {_fmt(report['lava_accuracy'])}, "
+          f"PyTorch accuracy {_fmt(report['torch_accuracy'])}, "
+          f"spike agreement {_fmt(report['spike_agreement'])}, "
+          f"{report['time_steps_per_second']:.0f} time steps/s")
+    if report.get("note"):
+        print(report["note"])
+    out = options.out or options.model.parent
+    print(f"wrote {out / DEPLOY_FILE}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gradr-lava",
+        description="Train pruned spiking networks with lava-dl, export them to netx HDF5, "
+                    "map them onto Loihi cores and run them in Lava.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="train a SLAYER network and export it to netx HDF5",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_flags(train, "data set to train on", required=True)
+    train.add_argument("--model", help="model config: a name from models/ (digits-mlp, "
+                       "digits-conv, mnist-2fc) or a .toml path; default per data set")
+    train.add_argument("--epochs", type=_positive_int, help="override the config's epochs")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--out", type=Path, required=True, metavar="RUN_DIR",
+                       help="run directory: checkpoint.pt, model.net, metrics.json, PNG")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in RUN_DIR from its last checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(handler=_cmd_train)
+
+    deploy = commands.add_parser(
+        "deploy", help="run a netx HDF5 network in Lava and compare it with PyTorch",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    deploy.add_argument("model", type=Path, metavar="MODEL.net", help="netx HDF5 file")
+    deploy.add_argument("--target", choices=("lava-sim", "loihi2"), required=True,
+                        help="lava-sim: Lava's CPU simulator; loihi2: hardware (lava-loihi)")
+    _add_data_flags(deploy, "test data set (default: the one recorded in the file)",
+                    required=False)
+    deploy.add_argument("--samples", type=_positive_int,
+                        help="number of test samples (default: the whole test split)")
+    deploy.add_argument("--time-steps", type=_positive_int,
+                        help="presentation steps, only for netx files not written by gradr-lava")
+    deploy.add_argument("--out", type=Path, metavar="DIR",
+                        help="directory for deploy.json (default: the model's directory)")
+    deploy.add_argument("--quiet", action="store_true", help="no progress bar")
+    deploy.set_defaults(handler=_cmd_deploy)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except ToolchainError as exc:
+        print(f"gradr-lava {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"gradr-lava {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

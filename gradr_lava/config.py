@@ -1,0 +1,183 @@
+"""Model configuration files (``models/*.toml``): what network to build and how to train it.
+
+A config names the input encoding, the CUBA-LIF neuron parameters, the layers and the training
+hyperparameters. ``load_model_config`` accepts a path or the name of a shipped config
+(``digits-mlp``), validates every key and raises :class:`~deploy.errors.InputError` naming the
+file and the key on a mistake.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from deploy.errors import InputError
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODELS = {"digits": "digits-mlp", "mnist": "mnist-2fc"}
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """How images become input spikes (see ``deploy.encoding``)."""
+
+    encoding: str = "rate"
+    time_steps: int = 16  # T: time steps a sample is presented
+    max_rate: float = 1.0  # spike probability per step at full intensity
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """slayer CUBA-LIF parameters, in slayer's units (threshold in weight units)."""
+
+    threshold: float = 1.0
+    current_decay: float = 1.0  # fraction of synaptic current lost per step, in [0, 1]
+    voltage_decay: float = 0.5  # fraction of membrane voltage lost per step, in [0, 1]
+    tau_grad: float = 0.01  # surrogate gradient width
+    scale_grad: float = 1.0  # surrogate gradient height
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """One synaptic layer: ``dense`` (``features``) or ``conv`` (``channels``, kernel...)."""
+
+    type: str
+    features: int = 0
+    channels: int = 0
+    kernel_size: int = 3
+    stride: int = 1
+    padding: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_scale: float = 2.0  # slayer's weight initialisation scale
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    description: str
+    input: InputConfig
+    neuron: NeuronConfig
+    layers: tuple[LayerConfig, ...]
+    training: TrainingConfig
+    source: str = ""  # the file it was read from
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input": vars(self.input).copy(),
+            "neuron": vars(self.neuron).copy(),
+            "layers": [vars(layer).copy() for layer in self.layers],
+            "training": vars(self.training).copy(),
+        }
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """Map a config name (``digits-mlp``) or a path to an existing file."""
+    path = Path(model)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise InputError(f"model config {path} not found")
+        return path
+    shipped = MODELS_DIR / f"{model}.toml"
+    if shipped.is_file():
+        return shipped
+    names = sorted(p.stem for p in MODELS_DIR.glob("*.toml"))
+    raise InputError(
+        f"unknown model {model!r}: give a path to a .toml file or one of: {', '.join(names)}"
+    )
+
+
+_FIELD_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _section(cls: type, table: Any, where: str) -> Any:
+    if not isinstance(table, dict):
+        raise InputError(f"{where} must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+    values = {}
+    for key, value in table.items():
+        expected = _FIELD_TYPES[known[key].type]
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise InputError(
+                f"{where}.{key} = {value!r}: expected a {expected.__name__}"
+            )
+        values[key] = value
+    return cls(**values)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise InputError(message)
+
+
+def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
+    """Build and validate a :class:`ModelConfig` from a parsed TOML document."""
+    unknown = sorted(set(data) - {"model", "input", "neuron", "layers", "training"})
+    _check(not unknown, f"{source}: unknown section(s) {unknown}")
+    model = data.get("model", {})
+    input_cfg = _section(InputConfig, data.get("input", {}), f"{source} [input]")
+    neuron = _section(NeuronConfig, data.get("neuron", {}), f"{source} [neuron]")
+    training = _section(TrainingConfig, data.get("training", {}), f"{source} [training]")
+    raw_layers = data.get("layers", [])
+    _check(
+        isinstance(raw_layers, list) and len(raw_layers) > 0,
+        f"{source}: needs at least one [[layers]] table",
+    )
+    if not isinstance(raw_layers[0], dict) or "type" not in raw_layers[0]:
+        raise InputError(f"{source} [[layers]] #0: missing 'type' (dense or conv)")
+    layers = tuple(
+        _section(LayerConfig, raw, f"{source} [[layers]] #{i}") for i, raw in enumerate(raw_layers)
+    )
+    for i, layer in enumerate(layers):
+        where = f"{source} [[layers]] #{i}"
+        _check(layer.type in ("dense", "conv"), f"{where}: type {layer.type!r} is not dense/conv")
+        if layer.type == "dense":
+            _check(layer.features > 0, f"{where}: dense layers need features > 0")
+        else:
+            _check(layer.channels > 0, f"{where}: conv layers need channels > 0")
+            _check(
+                all(layer.type == "dense" for layer in layers[:i]),
+                f"{where}: conv layers must come before dense layers",
+            )
+            _check(layer.kernel_size > 0 and layer.stride > 0, f"{where}: bad kernel/stride")
+    _check(input_cfg.time_steps >= 1, f"{source} [input].time_steps must be >= 1")
+    _check(0 < input_cfg.max_rate <= 1, f"{source} [input].max_rate must be in (0, 1]")
+    for key in ("current_decay", "voltage_decay"):
+        value = getattr(neuron, key)
+        _check(0 <= value <= 1, f"{source} [neuron].{key} = {value} must be in [0, 1]")
+    _check(neuron.threshold > 0, f"{source} [neuron].threshold must be > 0")
+    _check(training.epochs >= 1 and training.batch_size >= 1, f"{source}: epochs/batch_size >= 1")
+    _check(training.learning_rate > 0, f"{source} [training].learning_rate must be > 0")
+    return ModelConfig(
+        name=str(model.get("name", Path(source).stem)),
+        description=str(model.get("description", "")),
+        input=input_cfg,
+        neuron=neuron,
+        layers=layers,
+        training=training,
+        source=source,
+    )
+
+
+def load_model_config(model: str | Path) -> ModelConfig:
+    """Read a model config by name or path; raise InputError naming the file on any mistake."""
+    path = resolve_model_path(model)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"model config {path} is not valid TOML: {exc}") from None
+    return parse_model_config(data, str(path))

@@ -1,0 +1,123 @@
+"""Build a SLAYER CUBA-LIF network from a :class:`~gradr_lava.config.ModelConfig`.
+
+The network is a plain sequence of lava-dl blocks (``Conv``, ``Flatten``, ``Dense``), so
+lava-dl's own ``export_hdf5`` writes it and netx reads it back. Weights are always passed through
+slayer's 8-bit quantization (``neuron.quantize_8bit``), in training and evaluation alike: the
+forward pass computes on the weights the chip will hold.
+
+Shapes: input spikes ``(N, F, S)`` with ``F = H * W`` pixels in C order and ``S`` time steps;
+output spikes ``(N, classes, S)``. Every block delays its output by one step (slayer's
+``delay_shift``, which matches Lava's one-step latency per layer).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from deploy import lava_compat
+from gradr_lava.config import ModelConfig
+
+lava_compat.install()
+import lava.lib.dl.slayer as slayer  # noqa: E402  (needs the compat finder first)
+
+
+def neuron_params(config: ModelConfig) -> dict[str, float | bool]:
+    """slayer's CUBA neuron parameter dict for ``config``."""
+    n = config.neuron
+    return {
+        "threshold": n.threshold,
+        "current_decay": n.current_decay,
+        "voltage_decay": n.voltage_decay,
+        "tau_grad": n.tau_grad,
+        "scale_grad": n.scale_grad,
+        "requires_grad": False,  # decays stay fixed: they are chip parameters, not learned here
+    }
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class SpikingNetwork(torch.nn.Module):
+    """A feed-forward CUBA-LIF network: optional conv blocks, then dense blocks.
+
+    Args:
+        config: the model description.
+        image_shape: ``(H, W)`` of the single-channel input images.
+        num_classes: required size of the last layer.
+    """
+
+    def __init__(self, config: ModelConfig, image_shape: tuple[int, int], num_classes: int):
+        super().__init__()
+        if config.layers[-1].features != num_classes:
+            from deploy.errors import InputError
+
+            raise InputError(
+                f"{config.source}: the last layer has {config.layers[-1].features} features but "
+                f"the data set has {num_classes} classes"
+            )
+        params = neuron_params(config)
+        scale = config.training.weight_scale
+        self.image_shape = tuple(image_shape)
+        self.has_conv = config.layers[0].type == "conv"
+        channels, height, width = 1, *image_shape
+        features = height * width
+        blocks: list[torch.nn.Module] = []
+        for layer in config.layers:
+            if layer.type == "conv":
+                blocks.append(
+                    slayer.block.cuba.Conv(
+                        params, channels, layer.channels, layer.kernel_size,
+                        stride=layer.stride, padding=layer.padding,
+                        weight_scale=scale, weight_norm=False,
+                    )
+                )
+                height = _conv_out(height, layer.kernel_size, layer.stride, layer.padding)
+                width = _conv_out(width, layer.kernel_size, layer.stride, layer.padding)
+                channels = layer.channels
+                features = channels * height * width
+                continue
+            if blocks and isinstance(blocks[-1], slayer.block.cuba.Conv):
+                blocks.append(slayer.block.cuba.Flatten())
+            blocks.append(
+                slayer.block.cuba.Dense(
+                    params, features, layer.features, weight_scale=scale, weight_norm=False
+                )
+            )
+            features = layer.features
+        self.blocks = torch.nn.ModuleList(blocks)
+
+    @property
+    def synaptic_blocks(self) -> list[torch.nn.Module]:
+        """Blocks that own a synapse (the prunable layers), in order."""
+        return [block for block in self.blocks if hasattr(block, "synapse")]
+
+    @property
+    def netx_input_shape(self) -> tuple[int, int, int] | None:
+        """``(x, y, f) = (W, H, C)`` that netx needs for conv-first nets; None for dense nets."""
+        if not self.has_conv:
+            return None
+        height, width = self.image_shape
+        return (width, height, 1)
+
+    def _prepare(self, spikes: torch.Tensor) -> torch.Tensor:
+        if self.has_conv:
+            n, _, steps = spikes.shape
+            return spikes.reshape(n, 1, *self.image_shape, steps)
+        return spikes
+
+    def forward_layers(self, spikes: torch.Tensor) -> list[torch.Tensor]:
+        """Output spikes of every block: a list of ``(N, ..., S)`` tensors (Flatten included)."""
+        outputs = []
+        x = self._prepare(spikes)
+        for block in self.blocks:
+            x = block(x)
+            outputs.append(x)
+        return outputs
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        """Input spikes ``(N, F, S)`` -> output spikes ``(N, classes, S)``."""
+        x = self._prepare(spikes)
+        for block in self.blocks:
+            x = block(x)
+        return x

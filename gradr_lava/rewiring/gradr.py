@@ -1,0 +1,183 @@
+"""Gradient Rewiring (Chen et al., IJCAI 2021): the prior step and the pruner.
+
+Every rewired weight is w = s * relu(theta) (:class:`~.parametrization.GradRWeight`); the
+optimizer (Adam in the paper) steps theta along the redefined gradient s * dL/dw. After each
+optimizer step one of two modes moves theta further:
+
+* ``"paper"``: the Laplace prior's MAP term, as the authors' code applies it after Adam:
+  theta <- theta - eta * alpha * sign(theta - mu), mu = ln(2 (1 - p)) / alpha, p = 1 - target;
+  eta = lr / (1 - beta1^t) for Adam-like optimizers (the reference's step size; t the Adam step),
+  lr otherwise. Not divided by Adam's denominator: a constant drift.
+* ``"schedule"``: the uniform shift theta <- theta - b_t with b_t the smallest shift that leaves
+  exactly round(c(t) * numel) connections present, c(t) the cubic schedule from the initial
+  connectivity to the target. b_t plays the part of eta * alpha with mu -> -inf (the paper's
+  regime in practice), chosen per layer and step so each layer hits its target exactly; b_t < 0
+  (everything pushed up, the absent connections nearest to 0 regrow) when the gradient pruned
+  more than the schedule asks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from gradr_lava.rewiring.base import LayerState, RewiringPruner
+from gradr_lava.rewiring.errors import RewiringError
+from gradr_lava.rewiring.layers import PrunableLayer, Targets, per_layer
+from gradr_lava.rewiring.parametrization import GradRWeight, initial_sign, register
+from gradr_lava.rewiring.schedule import CubicSchedule, count_shift, target_count
+
+MODES = ("paper", "schedule")
+
+
+def laplace_mu(sparsity: float, alpha: float) -> float:
+    """Centre mu of the Laplace prior whose mass below 0 is ``sparsity``: ln(2(1-p)) / alpha.
+
+    Raises:
+        RewiringError: ``sparsity`` not in [0.5, 1) (the prior's mass below its centre is 1/2,
+            so a smaller target cannot be expressed) or ``alpha`` <= 0.
+    """
+    if not 0.5 <= sparsity < 1.0:
+        raise RewiringError(
+            f"Grad R's prior needs a target sparsity p in [0.5, 1) (connectivity <= 0.5), got "
+            f"p = {sparsity:g}; use mode='schedule' for a higher connectivity"
+        )
+    if not alpha > 0.0:
+        raise RewiringError(f"Grad R's prior strength alpha must be > 0, got {alpha!r}")
+    return math.log(2.0 * (1.0 - sparsity)) / alpha
+
+
+def prior_step_(theta: torch.Tensor, step_size: float, alpha: float, mu: float) -> None:
+    """In place: theta <- theta - step_size * alpha * sign(theta - mu) (sign(0) = 0)."""
+    theta.sub_(torch.sign(theta - mu), alpha=step_size * alpha)
+
+
+def adam_step_scale(optimizer: torch.optim.Optimizer, group: Mapping[str, Any],
+                    param: torch.Tensor) -> float:
+    """1 / (1 - beta1^t) for an Adam-like optimizer (a ``betas`` group, a ``step`` state), else 1.
+
+    The reference implementation scales its prior step by Adam's first bias correction (its
+    ``step_size``); t is the optimizer's step count for ``param`` after the step just taken.
+    """
+    betas = group.get("betas")
+    step = optimizer.state.get(param, {}).get("step")
+    if betas is None or step is None:
+        return 1.0
+    return 1.0 / (1.0 - float(betas[0]) ** float(step))
+
+
+class GradR(RewiringPruner):
+    """Grad R pruner. Build it with :func:`~gradr_lava.rewiring.make_pruner`.
+
+    Args:
+        target_connectivity: final connectivity per layer (one value or a mapping); layers at
+            1.0 (or missing from a mapping) are not rewired.
+        mode: ``"paper"`` or ``"schedule"`` (module docstring).
+        alpha: prior strength (paper mode only; one value or a mapping by layer), 1/weight units.
+        total_steps: optimizer steps of the whole training (schedule mode only).
+        schedule: (start, end) of the cubic ramp as fractions of ``total_steps``.
+        regrow_theta: theta given to connections the schedule shift regrows (> 0).
+        adam_bias_correction: paper mode: scale the prior step by 1/(1 - beta1^t) as the
+            reference code does (False: plain lr).
+        seed: seeds the random sign of initially-zero weights.
+    """
+
+    method = "gradr"
+
+    def __init__(
+        self,
+        target_connectivity: Targets,
+        *,
+        mode: str = "paper",
+        alpha: float | Mapping[int | str, float] | None = None,
+        total_steps: int | None = None,
+        schedule: tuple[float, float] = (0.0, 0.75),
+        regrow_theta: float = 1e-6,
+        adam_bias_correction: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(target_connectivity, seed)
+        if mode not in MODES:
+            raise RewiringError(f"Grad R mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        self._schedule: CubicSchedule | None = None
+        if mode == "paper":
+            if alpha is None:
+                raise RewiringError("Grad R mode='paper' needs alpha (the prior strength)")
+            if total_steps is not None:
+                raise RewiringError("total_steps is used by mode='schedule' only")
+        else:
+            if alpha is not None:
+                raise RewiringError("alpha is not used by mode='schedule' (the shift replaces it)")
+            if total_steps is None:
+                raise RewiringError("Grad R mode='schedule' needs total_steps")
+            self._schedule = CubicSchedule.from_fractions(total_steps, *schedule)
+        if not regrow_theta > 0.0:
+            raise RewiringError(f"regrow_theta must be > 0, got {regrow_theta!r}")
+        self._alpha_spec = alpha
+        self._regrow_theta = float(regrow_theta)
+        self._adam_bias_correction = adam_bias_correction
+        # Per layer index: alpha and mu (paper); initial connectivity and last shift (schedule).
+        self._alpha: dict[int, float] = {}
+        self._mu: dict[int, float] = {}
+        self._initial: dict[int, float] = {}
+        self._shift: dict[int, float] = {}
+
+    def _check_targets(self, targets: list[float], layers: list[PrunableLayer]) -> None:
+        if self.mode != "paper":
+            return
+        assert self._alpha_spec is not None  # checked in __init__
+        alphas = per_layer(self._alpha_spec, layers, default=math.nan, what="alpha")
+        for layer, target, alpha in zip(layers, targets, alphas, strict=True):
+            if target < 1.0:
+                if math.isnan(alpha):
+                    raise RewiringError(f"alpha: no value for rewired layer {layer.index}")
+                self._mu[layer.index] = laplace_mu(1.0 - target, alpha)
+                self._alpha[layer.index] = alpha
+
+    def _attach_layer(self, layer: PrunableLayer, target: float) -> None:
+        weight = layer.synapse.weight.detach()
+        register(layer.synapse, GradRWeight(initial_sign(weight, self._generator)))
+        self._initial[layer.index] = float(torch.count_nonzero(weight)) / weight.numel()
+        self._shift[layer.index] = 0.0
+
+    def _rewire(self, optimizer: torch.optim.Optimizer, lr: float | None) -> None:
+        for state in self.rewired:
+            index, theta = state.layer.index, state.hidden
+            group = self._group_of(optimizer, state, forbid_weight_decay=True)
+            if self.mode == "paper":
+                step_size = float(group["lr"]) if lr is None else float(lr)
+                if self._adam_bias_correction:
+                    step_size *= adam_step_scale(optimizer, group, theta)
+                prior_step_(theta, step_size, self._alpha[index], self._mu[index])
+            else:
+                count = target_count(self._target_now(state), theta.numel())
+                shift = count_shift(theta, count, self._regrow_theta)
+                if shift != 0.0:
+                    theta.sub_(shift)
+                self._shift[index] += shift
+
+    def _target_now(self, state: LayerState) -> float:
+        assert self._schedule is not None
+        return self._schedule.connectivity(
+            self._step, self._initial[state.layer.index], state.target
+        )
+
+    def _layer_extra(self, state: LayerState) -> dict[str, Any]:
+        index = state.layer.index
+        if self.mode == "paper":
+            return {"mode": "paper", "alpha": self._alpha[index], "mu": self._mu[index]}
+        extra = {"mode": "schedule", "scheduled_connectivity": self._target_now(state),
+                 "shift": self._shift[index]}
+        self._shift[index] = 0.0  # summed since the last end_epoch, like pruned/regrown
+        return extra
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"initial": dict(self._initial), "shift": dict(self._shift)}
+
+    def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
+        self._initial = {int(k): float(v) for k, v in extra["initial"].items()}
+        self._shift = {int(k): float(v) for k, v in extra["shift"].items()}

@@ -1,0 +1,261 @@
+"""Train a SLAYER network on a data set, checkpoint every epoch, export it to netx HDF5.
+
+One sample's path: ``deploy.datasets`` loads an image ``(H, W)`` in [0, 1] ->
+``deploy.stimulus.present`` turns it into rate-coded spikes ``(F, T + drain)`` ->
+``SpikingNetwork`` produces output spikes ``(classes, T + drain)`` -> the class with the most
+output spikes is the prediction; the loss is cross-entropy on the output spike counts.
+
+A run directory holds ``checkpoint.pt`` (after every epoch), and at the end ``model.net``
+(netx HDF5), ``metrics.json`` and ``training_curves.png``. ``resume=True`` continues from the
+checkpoint with identical results to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from deploy.atomic import write_json
+from deploy.datasets import Dataset, load_dataset
+from deploy.encoding import RateEncoding
+from deploy.errors import InputError
+from deploy.metadata import NetworkMetadata
+from deploy.stimulus import present
+from gradr_lava.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from gradr_lava.config import DEFAULT_MODELS, ModelConfig, load_model_config
+from gradr_lava.export import export_netx
+from gradr_lava.network import SpikingNetwork
+from gradr_lava.plots import plot_training_curves
+
+MODEL_FILE = "model.net"
+METRICS_FILE = "metrics.json"
+CURVES_FILE = "training_curves.png"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What ``gradr-lava train`` was asked to do."""
+
+    dataset: str
+    out: Path
+    model: str | None = None  # config name or path; default per data set
+    data_dir: Path | None = None
+    download: bool = False
+    epochs: int | None = None  # overrides the config's
+    seed: int = 0
+    resume: bool = False
+    progress: bool = True
+    pruner_factory: Callable[[], Any] | None = field(default=None, compare=False)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """Training spikes are drawn afresh each epoch, reproducibly."""
+    return int(np.random.SeedSequence([seed, epoch, 1]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+class Trainer:
+    """Holds one run's network, data and optimizer; :meth:`run` trains and exports."""
+
+    def __init__(self, options: TrainOptions):
+        self.options = options
+        self.config: ModelConfig = load_model_config(
+            options.model or DEFAULT_MODELS.get(options.dataset, "digits-mlp")
+        )
+        self.data: Dataset = load_dataset(
+            options.dataset, options.data_dir, download=options.download
+        )
+        self.epochs = options.epochs or self.config.training.epochs
+        if self.epochs < 1:
+            raise InputError(f"--epochs must be >= 1, got {self.epochs}")
+        torch.manual_seed(options.seed)
+        self.network = SpikingNetwork(self.config, self.data.image_shape, self.data.num_classes)
+        self.pruner = options.pruner_factory() if options.pruner_factory else None
+        if self.pruner is not None:
+            self.pruner.attach(self.network)
+        self.optimizer = torch.optim.Adam(
+            self.network.parameters(), lr=self.config.training.learning_rate
+        )
+        self.encoding = RateEncoding(
+            time_steps=self.config.input.time_steps, max_rate=self.config.input.max_rate
+        )
+        self.drain_steps = len(self.network.synaptic_blocks)
+        self.history: list[dict[str, Any]] = []
+        self.start_epoch = 0
+        self.seconds = 0.0
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.options.out / CHECKPOINT_NAME
+
+    def _identity(self) -> dict[str, Any]:
+        return {"dataset": self.options.dataset, "seed": self.options.seed,
+                "config": self.config.to_dict()}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "identity": self._identity(),
+            "epoch": len(self.history),
+            "seconds": self.seconds,
+            "history": self.history,
+            "model": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "pruner": self.pruner.state_dict() if self.pruner is not None else None,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state.get("identity") != self._identity():
+            raise InputError(
+                f"{self.checkpoint_path} belongs to a different run (data set, seed or model "
+                "config differ); resume with the original options or use a new --out"
+            )
+        self.network.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.pruner is not None:
+            self.pruner.load_state_dict(state["pruner"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history = list(state["history"])
+        self.start_epoch = int(state["epoch"])
+        self.seconds = float(state["seconds"])
+
+    # -- one pass -------------------------------------------------------------------------
+    def _spikes(self, images: np.ndarray, ids: np.ndarray, seed: int) -> torch.Tensor:
+        spikes = present(self.encoding, images, ids, seed, self.drain_steps)
+        return torch.from_numpy(spikes.astype(np.float32))
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.network.train()
+        split = self.data.train
+        batches = _batches(len(split.labels), self.config.training.batch_size,
+                           np.random.default_rng([self.options.seed, epoch]))
+        seed = _epoch_seed(self.options.seed, epoch)
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
+                   disable=not self.options.progress, leave=False, dynamic_ncols=True)
+        for ids in bar:
+            spikes = self._spikes(split.images[ids], ids, seed)
+            labels = torch.from_numpy(split.labels[ids])
+            counts = self.network(spikes).sum(dim=-1)
+            loss = torch.nn.functional.cross_entropy(counts, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.pruner is not None:
+                self.pruner.after_step(self.optimizer, self.config.training.learning_rate)
+            loss_sum += float(loss.detach()) * len(ids)
+            correct += int((counts.argmax(dim=1) == labels).sum())
+            seen += len(ids)
+            bar.set_postfix(
+                loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False
+            )
+        return {"loss": loss_sum / seen, "train_accuracy": correct / seen}
+
+    @torch.no_grad()
+    def evaluate(self, batch_size: int = 512) -> float:
+        """Test accuracy of the quantized forward, on the spikes ``deploy`` will replay."""
+        self.network.eval()
+        split = self.data.test
+        correct = 0
+        for ids in _batches(len(split.labels), batch_size, None):
+            counts = self.network(self._spikes(split.images[ids], ids, self.options.seed)).sum(-1)
+            correct += int((counts.argmax(dim=1).numpy() == split.labels[ids]).sum())
+        return correct / len(split.labels)
+
+    # -- the run --------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        out = self.options.out
+        if self.options.resume:
+            self.restore(load_checkpoint(self.checkpoint_path))
+        elif self.checkpoint_path.exists():
+            raise InputError(
+                f"{out} already holds a training run ({CHECKPOINT_NAME}); pass --resume to "
+                "continue it, or choose another --out"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        for epoch in range(self.start_epoch, self.epochs):
+            started = time.perf_counter()
+            row: dict[str, Any] = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+            row["test_accuracy"] = self.evaluate()
+            if self.pruner is not None:
+                row.update(self.pruner.end_epoch(epoch, self.epochs))
+            row["seconds"] = time.perf_counter() - started
+            self.seconds += row["seconds"]
+            self.history.append(row)
+            save_checkpoint(self.checkpoint_path, self.state())
+            if self.options.progress:
+                tqdm.write(_epoch_line(row, self.epochs))
+        return self.finish()
+
+    def metadata(self) -> NetworkMetadata:
+        return NetworkMetadata(
+            dataset=self.options.dataset,
+            encoding=self.encoding.to_dict(),
+            time_steps=self.encoding.time_steps,
+            drain_steps=self.drain_steps,
+            seed=self.options.seed,
+            input_shape=self.network.netx_input_shape,
+            model=self.config.name,
+        )
+
+    def finish(self) -> dict[str, Any]:
+        out = self.options.out
+        export_netx(self.network, out / MODEL_FILE, self.metadata())
+        plot_training_curves(self.history, out / CURVES_FILE)
+        train_samples = len(self.data.train.labels) * len(self.history)
+        metrics = {
+            "dataset": self.options.dataset,
+            "model": self.config.to_dict(),
+            "seed": self.options.seed,
+            "epochs": len(self.history),
+            "test_accuracy": self.history[-1]["test_accuracy"] if self.history else math.nan,
+            "seconds": self.seconds,
+            "train_samples_per_second": train_samples / self.seconds if self.seconds else None,
+            "layers": layer_shapes(self.network),
+            "encoding": self.encoding.to_dict(),
+            "drain_steps": self.drain_steps,
+            "history": self.history,
+            "files": {"model": MODEL_FILE, "curves": CURVES_FILE, "checkpoint": CHECKPOINT_NAME},
+        }
+        write_json(out / METRICS_FILE, metrics)
+        return metrics
+
+
+def layer_shapes(network: SpikingNetwork) -> list[dict[str, Any]]:
+    """Per block: type, weight shape and count of prunable weights."""
+    rows = []
+    for index, block in enumerate(network.blocks):
+        row: dict[str, Any] = {"index": index, "type": type(block).__name__.lower()}
+        if hasattr(block, "synapse"):
+            weight = block.synapse.weight
+            row["weight_shape"] = list(weight.shape)
+            row["weights"] = int(weight.numel())
+        rows.append(row)
+    return rows
+
+
+def _epoch_line(row: dict[str, Any], epochs: int) -> str:
+    text = (f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.4f}  "
+            f"train {row['train_accuracy']:.4f}  test {row['test_accuracy']:.4f}  "
+            f"{row['seconds']:.1f}s")
+    if row.get("connectivity") is not None:
+        text += f"  connectivity {100 * row['connectivity']:.2f}%"
+    return text
+
+
+def train(options: TrainOptions) -> dict[str, Any]:
+    """Train, checkpoint and export as described in the module docstring; return metrics."""
+    return Trainer(options).run()
