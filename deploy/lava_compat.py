@@ -15,6 +15,13 @@ are handled here, at import time, by a meta-path finder that this module registe
    When torchvision cannot be imported, the finder supplies a placeholder module for
    ``lava.lib.dl.slayer.object_detection`` whose attributes raise an ImportError that says why.
 
+A third fragility is not specific to 3.11 but bites any host program, pytest included:
+``lava.magma.runtime.message_infrastructure.multiprocessing`` calls
+``multiprocessing.set_start_method('fork')`` at import time, which raises "context has already
+been set" if anything in the process fixed the start method first. The finder rewrites that
+call to set ``fork`` only when the start method is not already ``fork`` (Lava's runtime needs
+``fork`` either way).
+
 Call :func:`install` before the first ``import lava``. It is idempotent and cheap (it imports
 neither torch nor Lava). ``tests/test_lava_compat.py`` checks, in fresh interpreters, that Lava
 and slayer import through it and that they still fail without it (so the fix stays needed and
@@ -32,6 +39,7 @@ import types
 from collections.abc import Sequence
 
 VAR_MODEL = "lava.magma.compiler.var_model"
+MP_INFRASTRUCTURE = "lava.magma.runtime.message_infrastructure.multiprocessing"
 OBJECT_DETECTION = "lava.lib.dl.slayer.object_detection"
 
 # `x: ByteEncoder = ByteEncoder()` -> `x: ByteEncoder = _gl_field(default_factory=ByteEncoder)`
@@ -71,13 +79,38 @@ def _insert_field_import(source: str) -> str:
     return "from dataclasses import field as _gl_field\n" + source
 
 
+_SET_FORK = "mp.set_start_method('fork')"
+
+
+def patch_start_method_source(source: str) -> str:
+    """Return the multiprocessing infrastructure's source with a tolerant ``fork`` setting.
+
+    Raises:
+        LavaCompatError: the expected ``set_start_method`` call is not there.
+    """
+    if source.count(_SET_FORK) != 1:
+        raise LavaCompatError(
+            f"{MP_INFRASTRUCTURE}: expected one {_SET_FORK!r} (lava-nc 0.10.0); "
+            "install lava-nc==0.10.0."
+        )
+    tolerant = (
+        "mp.get_start_method(allow_none=True) == 'fork' or "
+        "mp.set_start_method('fork', force=True)"
+    )
+    return source.replace(_SET_FORK, tolerant)
+
+
+_SOURCE_PATCHES = {VAR_MODEL: patch_var_model_source, MP_INFRASTRUCTURE: patch_start_method_source}
+
+
 class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
-    """Loads one module from its file with its source rewritten by ``patch_var_model_source``."""
+    """Loads a module from its file with its source rewritten by its entry in _SOURCE_PATCHES."""
 
     def get_code(self, fullname: str) -> types.CodeType:
         path = self.get_filename(fullname)
         source = importlib.util.decode_source(self.get_data(path))
-        return compile(patch_var_model_source(source), path, "exec", dont_inherit=True)
+        patched = _SOURCE_PATCHES[fullname](source)
+        return compile(patched, path, "exec", dont_inherit=True)
 
 
 class _TorchvisionlessObjectDetectionLoader(importlib.abc.Loader):
@@ -117,7 +150,7 @@ def _torchvision_problem() -> str | None:
 
 
 class LavaCompatFinder(importlib.abc.MetaPathFinder):
-    """Meta-path finder that intercepts exactly the two Lava modules described above."""
+    """Meta-path finder that intercepts exactly the three Lava modules described above."""
 
     def find_spec(
         self,
@@ -125,7 +158,7 @@ class LavaCompatFinder(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None,
         target: types.ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname == VAR_MODEL:
+        if fullname in _SOURCE_PATCHES:
             spec = importlib.machinery.PathFinder.find_spec(fullname, path)
             if spec is None or spec.origin is None:
                 return None

@@ -70,9 +70,9 @@ class ModelConfig:
     source: str = ""  # the file it was read from
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as a TOML-shaped dict; ``parse_model_config`` reads it back."""
         return {
-            "name": self.name,
-            "description": self.description,
+            "model": {"name": self.name, "description": self.description},
             "input": vars(self.input).copy(),
             "neuron": vars(self.neuron).copy(),
             "layers": [vars(layer).copy() for layer in self.layers],
@@ -150,7 +150,7 @@ def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
         else:
             _check(layer.channels > 0, f"{where}: conv layers need channels > 0")
             _check(
-                all(layer.type == "dense" for layer in layers[:i]),
+                all(previous.type == "conv" for previous in layers[:i]),
                 f"{where}: conv layers must come before dense layers",
             )
             _check(layer.kernel_size > 0 and layer.stride > 0, f"{where}: bad kernel/stride")

@@ -1,0 +1,50 @@
+"""Model config files: shipped ones load; mistakes name the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy.errors import InputError
+from gradr_lava.config import MODELS_DIR, load_model_config, parse_model_config
+
+
+@pytest.mark.parametrize("path", sorted(MODELS_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_shipped_configs_load_and_round_trip(path: Path) -> None:
+    config = load_model_config(path.stem)
+    assert config.layers[-1].type == "dense"
+    assert parse_model_config(config.to_dict(), config.source) == config
+
+
+def test_unknown_model_lists_the_shipped_names() -> None:
+    with pytest.raises(InputError, match="digits-mlp"):
+        load_model_config("no-such-model")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[layers]]\ntype='dense'\nfeatures=10\n[neuron]\nthreshhold=1.0\n", "threshhold"),
+        ("[[layers]]\ntype='dense'\nfeatures='ten'\n", r"features = 'ten': expected a int"),
+        ("[[layers]]\ntype='pool'\n", "not dense/conv"),
+        ("[[layers]]\ntype='dense'\nfeatures=0\n", "features > 0"),
+        ("[input]\ntime_steps=4\n", r"at least one \[\[layers\]\]"),
+        ("[[layers]]\ntype='dense'\nfeatures=10\n[input]\ntime_steps=0\n", "time_steps"),
+        ("[[layers]]\ntype='dense'\nfeatures=10\n[neuron]\nvoltage_decay=1.5\n", "voltage_decay"),
+        ("[[layers]]\ntype='dense'\nfeatures=8\n[[layers]]\ntype='conv'\nchannels=2\n",
+         "conv layers must come before"),
+        ("[layers\n", "not valid TOML"),
+    ],
+)
+def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(InputError, match=message) as info:
+        load_model_config(path)
+    assert str(path) in str(info.value)
