@@ -133,23 +133,39 @@ def rewiring_of(synapse: torch.nn.Module) -> torch.nn.Module | None:
 
 
 def fold(model: torch.nn.Module) -> int:
-    """Replace every rewiring parametrization in ``model`` by its plain current weight.
+    """Replace every rewiring parametrization in ``model`` by a plain weight Parameter.
 
-    Afterwards ``synapse.weight`` is an ordinary ``Parameter`` holding s * relu(theta) (or v * m)
-    with absent connections exactly +0.0, and the parametrization buffers are gone from the
-    state_dict; slayer's ``export_hdf5`` then writes exact zeros. torch writes the weight INTO
-    the hidden parameter's storage (``set_``), so any reference to theta, including an
-    optimizer's state, now sees weights: fold a ``copy.deepcopy`` if training goes on.
+    Afterwards ``synapse.weight`` is a NEW ``Parameter`` holding s * relu(theta) (or v * m), with
+    absent connections exactly +0.0, and the parametrization buffers are gone from the
+    state_dict; slayer's ``export_hdf5`` then writes exact zeros. theta itself is not touched
+    (anything holding it, an optimizer included, keeps seeing theta, now detached from the
+    model).
+
+    Why not ``torch.nn.utils.parametrize.remove_parametrizations``: with
+    ``leave_parametrized=True`` it writes the weight into theta's storage (``set_``), so holders
+    of theta silently read weights; and it deletes the ``weight`` property from the module's
+    class, which ``copy.deepcopy`` SHARES between a parametrized module and its copy, so folding
+    a copy breaks the original. Here only the instance's class pointer is reset.
 
     Returns:
         the number of weights folded.
+
+    Raises:
+        ValueError: a module carries other parametrizations besides the rewiring one.
     """
     count = 0
     for module in list(model.modules()):
         if rewiring_of(module) is None:
             continue
-        parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        if len(module.parametrizations) != 1 or len(module.parametrizations["weight"]) != 1:
+            raise ValueError(f"{type(module).__name__}: other parametrizations besides rewiring")
         with torch.no_grad():
-            module.weight.add_(0.0)  # -0.0 + 0.0 = +0.0: absent weights of sign -1 become +0.0
+            # -0.0 + 0.0 = +0.0: absent weights of sign -1 become +0.0.
+            weight = module.weight.detach().clone().add_(0.0)
+        requires_grad = hidden_parameter(module).requires_grad
+        plain_class = parametrize.type_before_parametrizations(module)
+        delattr(module, "parametrizations")
+        module.__class__ = plain_class
+        module.weight = torch.nn.Parameter(weight, requires_grad=requires_grad)
         count += 1
     return count

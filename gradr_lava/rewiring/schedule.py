@@ -63,11 +63,12 @@ def target_count(connectivity: float, numel: int) -> int:
 def count_shift(theta: torch.Tensor, count: int, margin: float) -> float:
     """Smallest uniform shift b such that exactly ``count`` entries of ``theta - b`` are > 0.
 
-    With theta sorted descending as v_1 >= v_2 >= ...: b = 0 if already ``count`` are positive;
-    b = v_{count+1} (> 0) when too many are present (the (count+1)-th lands on 0, absent);
+    With theta sorted descending as v_1 >= v_2 >= ...: b = 0 if ``count`` are positive already;
+    b = v_{count+1} (> 0) when too many are present (the (count+1)-th lands on 0: absent);
     b = max(v_{count+1}, v_count - margin) (<= 0) when too few are (the count-th regrows to a
-    theta of at least ``margin`` if no tie allows less). Exactness holds unless theta has ties
-    across the boundary (v_count == v_{count+1}).
+    theta of ``margin``, or less when v_{count+1} is closer). b is computed in theta's dtype
+    and kept strictly below v_count, so the count is exact unless theta has ties across the
+    boundary (v_count == v_{count+1}).
 
     Args:
         theta: hidden parameters of one layer (any shape).
@@ -82,8 +83,9 @@ def count_shift(theta: torch.Tensor, count: int, margin: float) -> float:
     # kthvalue is the k-th SMALLEST (1-based): the k-th largest is the (n - k + 1)-th smallest.
     if present > count:
         return float(torch.kthvalue(flat, numel - count).values)  # v_{count+1}
-    v_count = float(torch.kthvalue(flat, numel - count + 1).values)
-    if count == numel:
-        return v_count - margin
-    v_next = float(torch.kthvalue(flat, numel - count).values)
-    return max(v_next, v_count - margin)
+    v_count = torch.kthvalue(flat, numel - count + 1).values
+    below = torch.nextafter(v_count, torch.full_like(v_count, -torch.inf))
+    shift = torch.minimum(v_count - margin, below)  # rounding must not reach v_count
+    if count < numel:
+        shift = torch.maximum(shift, torch.kthvalue(flat, numel - count).values)  # v_{count+1}
+    return float(shift)

@@ -1,0 +1,118 @@
+"""Pruning while training for slayer networks: Grad R, and Deep R and magnitude baselines.
+
+One interface (:class:`Pruner`) for every method; build one with :func:`make_pruner`. See
+docs/rewiring.md for the formulas, the options and what differs from the papers.
+
+Importing this package imports torch but not Lava or slayer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gradr_lava.rewiring.base import Pruner, RewiringPruner
+from gradr_lava.rewiring.deepr import DeepR
+from gradr_lava.rewiring.errors import RewiringError
+from gradr_lava.rewiring.gradr import GradR, laplace_mu, prior_step_
+from gradr_lava.rewiring.layers import PrunableLayer, Targets, find_prunable_layers
+from gradr_lava.rewiring.magnitude import GradualMagnitude
+from gradr_lava.rewiring.parametrization import fold
+from gradr_lava.rewiring.stats import connectivity
+
+__all__ = [
+    "METHODS",
+    "DeepR",
+    "GradR",
+    "GradualMagnitude",
+    "PrunableLayer",
+    "Pruner",
+    "RewiringError",
+    "RewiringPruner",
+    "Targets",
+    "connectivity",
+    "find_prunable_layers",
+    "fold",
+    "laplace_mu",
+    "make_pruner",
+    "prior_step_",
+]
+
+# The options each method accepts (beyond ``seed``), and the class that implements it.
+_OPTIONS: dict[str, tuple[type[RewiringPruner], frozenset[str]]] = {
+    "none": (RewiringPruner, frozenset()),
+    "gradr": (GradR, frozenset({"target_connectivity", "mode", "alpha", "total_steps",
+                                "schedule", "regrow_theta", "adam_bias_correction"})),
+    "deepr": (DeepR, frozenset({"target_connectivity", "l1", "temperature", "soft",
+                                "regrow_theta"})),
+    "magnitude": (GradualMagnitude, frozenset({"target_connectivity", "total_steps",
+                                               "schedule", "prune_every"})),
+}
+METHODS = tuple(_OPTIONS)
+
+
+def make_pruner(
+    method: str,
+    *,
+    target_connectivity: Targets | None = None,
+    alpha: float | Mapping[int | str, float] | None = None,
+    mode: str | None = None,
+    total_steps: int | None = None,
+    schedule: tuple[float, float] | None = None,
+    prune_every: int | None = None,
+    l1: float | None = None,
+    temperature: float | None = None,
+    soft: bool | None = None,
+    regrow_theta: float | None = None,
+    adam_bias_correction: bool | None = None,
+    seed: int = 0,
+) -> Pruner:
+    """Build the pruner for ``method``; an option a method does not use is an error, not ignored.
+
+    Args:
+        method: "none" (dense, statistics only), "gradr", "deepr" or "magnitude".
+        target_connectivity: final fraction of nonzero weights, one value for every prunable
+            layer or a mapping {layer index or block name: fraction}; layers missing from the
+            mapping (or at 1.0) stay dense. Required by all methods but "none".
+        alpha: gradr paper mode: Laplace prior strength (1/weight units), one or per layer.
+        mode: gradr: "paper" (default, the reference's prior) or "schedule" (exact per-layer
+            connectivity following a cubic schedule).
+        total_steps: optimizer steps of the whole run (epochs * batches per epoch): gradr
+            schedule mode and magnitude.
+        schedule: (start, end) fractions of total_steps over which connectivity ramps down
+            (default (0.0, 0.75)): gradr schedule mode and magnitude.
+        prune_every: magnitude: steps between mask updates (default: ~100 over the ramp).
+        l1, temperature, soft: deepr: L1 strength (default 1e-5), noise temperature (default
+            0), soft Deep R (default False).
+        regrow_theta: theta of a connection revived by deepr (default 1e-8) or by the gradr
+            schedule shift (default 1e-6).
+        adam_bias_correction: gradr paper mode: scale the prior step by 1/(1 - beta1^t) like the
+            reference code (default True).
+        seed: seeds every random choice a pruner makes (its own generator, not torch's global).
+
+    Raises:
+        RewiringError (a ValueError): unknown method, missing or unused option, bad value.
+    """
+    if method not in _OPTIONS:
+        raise RewiringError(f"unknown pruning method {method!r}; choose from {METHODS}")
+    cls, allowed = _OPTIONS[method]
+    given: dict[str, Any] = {
+        name: value
+        for name, value in {
+            "target_connectivity": target_connectivity, "alpha": alpha, "mode": mode,
+            "total_steps": total_steps, "schedule": schedule, "prune_every": prune_every,
+            "l1": l1, "temperature": temperature, "soft": soft, "regrow_theta": regrow_theta,
+            "adam_bias_correction": adam_bias_correction,
+        }.items()
+        if value is not None
+    }
+    unused = sorted(set(given) - allowed)
+    if unused:
+        raise RewiringError(f"method {method!r} does not use {', '.join(unused)}")
+    if method == "none":
+        return RewiringPruner(seed=seed)
+    if "target_connectivity" not in given:
+        raise RewiringError(f"method {method!r} needs target_connectivity")
+    if method == "magnitude" and "total_steps" not in given:
+        raise RewiringError("method 'magnitude' needs total_steps")
+    return cls(given.pop("target_connectivity"), seed=seed, **given)
