@@ -1,0 +1,638 @@
+"""Map a netx network onto neuromorphic cores under per-core limits.
+
+Every layer's neurons are split into contiguous runs, one per core, in a fixed order (dense:
+as stored; conv and 3-D input layers: position-major ``(y, x, channel)`` so that a core holds
+whole receptive-field neighbourhoods). Each core must satisfy four limits of the profile:
+
+- neurons (compartments) per core;
+- input axons: the presynaptic neurons with at least one nonzero synapse into the core;
+- output axons: for each neuron of the core, the number of cores of the next layer that read it
+  (one axon per destination core; layers are therefore mapped last to first);
+- synapse memory in bits, nengo-loihi's cost model: per input axon the core's synapses form
+  blocks of at most ``synapses_per_block``, each costing ``synapses * bits + header`` rounded up
+  to a memory word; ``bits`` = weight bits (as netx derives them from the stored weights) +
+  delay bits, plus index bits in the sparse encoding. The dense encoding stores one weight for
+  every compartment from the axon's first to its last target in the core, zeros included (an
+  axon's synapse-map entry carries a compartment base). Each axon uses the cheaper encoding.
+
+The packing is greedy: each core takes the longest run that fits (binary search on one
+vectorised cost evaluation). Per layer the result reports a lower bound on the cores any
+placement needs (see :func:`lower_bounds`). Conv layers are costed synapse by synapse (no
+weight sharing), which is conservative for hardware that shares conv kernels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deploy.errors import BudgetError, InputError
+from deploy.netx_file import NetxNetwork, delay_bits, read_netx, weight_format
+from deploy.profiles import HardwareProfile, load_profile
+
+RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_memory")
+SYNAPSE_KINDS = frozenset({"dense", "dense_rec", "conv"})
+NEURON_KINDS = SYNAPSE_KINDS | {"input"}
+_CONV_CHUNK = 1 << 22  # (position, kernel entry) pairs built at once when expanding a conv
+
+
+@dataclass(frozen=True)
+class Connectivity:
+    """Nonzero synapses of one layer as CSR: rows are its neurons in partition order.
+
+    ``indices`` hold presynaptic neuron numbers (C order of the previous layer's stored shape;
+    for ``dense_rec`` the layer's own neurons follow as ``n_pre_external + i``). ``order[q]``
+    is the stored (C-order) index of the neuron at partition position ``q``.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    n_pre: int
+    order: np.ndarray
+
+    @property
+    def n_post(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def synapses(self) -> int:
+        return int(self.indptr[-1])
+
+
+@dataclass(frozen=True)
+class LayerMapping:
+    """One layer placed on cores. Per-core arrays have one entry per core (partition order)."""
+
+    index: int
+    kind: str
+    neurons: int
+    synapses: int  # nonzero synapses into this layer
+    weight_bits: int  # bits per weight in synapse memory (netx's derivation, capped)
+    delay_bits: int
+    core_neurons: np.ndarray
+    core_input_axons: np.ndarray
+    core_output_axons: np.ndarray
+    core_synapse_bits: np.ndarray
+    core_encoding: tuple[str, ...]  # "dense" / "sparse" / "mixed" (per axon) / "none" per core
+    lower_bounds: Mapping[str, int]  # per resource; see lower_bounds()
+    limits: Mapping[str, int]
+    core_of: np.ndarray = field(repr=False)  # stored neuron index -> core number in the layer
+    core_inputs: tuple[np.ndarray, ...] = field(repr=False)  # per core: presynaptic neurons
+    fan_out_synapses: int = 0  # nonzero synapses leaving this layer (into the next)
+
+    @property
+    def cores(self) -> int:
+        return len(self.core_neurons)
+
+    @property
+    def lower_bound(self) -> int:
+        return max(self.lower_bounds.values()) if self.cores else 0
+
+    @property
+    def ratio(self) -> float:
+        """Cores used / lower bound (1.0 = provably optimal)."""
+        return self.cores / self.lower_bound if self.lower_bound else float("nan")
+
+    def used(self, resource: str) -> np.ndarray:
+        """Per-core use of ``resource`` (neurons, axons, or bits for synapse_memory)."""
+        return {
+            "neurons": self.core_neurons,
+            "input_axons": self.core_input_axons,
+            "output_axons": self.core_output_axons,
+            "synapse_memory": self.core_synapse_bits,
+        }[resource]
+
+    def utilization(self) -> dict[str, dict[str, float]]:
+        """Per resource: ``max`` and ``mean`` over cores of used / limit."""
+        out = {}
+        for resource in RESOURCES:
+            frac = self.used(resource) / self.limits[resource] if self.cores else np.zeros(1)
+            out[resource] = {"max": float(frac.max()), "mean": float(frac.mean())}
+        return out
+
+    @property
+    def limiting(self) -> str:
+        """The resource closest to its limit (highest max-over-cores utilization)."""
+        if not self.cores:
+            return "-"
+        util = self.utilization()
+        return max(RESOURCES, key=lambda r: (util[r]["max"], util[r]["mean"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (per-core arrays as lists)."""
+        return {
+            "index": self.index,
+            "type": self.kind,
+            "neurons": self.neurons,
+            "synapses": self.synapses,
+            "fan_out_synapses": self.fan_out_synapses,
+            "weight_bits": self.weight_bits,
+            "delay_bits": self.delay_bits,
+            "cores": self.cores,
+            "lower_bound_cores": self.lower_bound,
+            "lower_bounds": dict(self.lower_bounds),
+            "cores_over_lower_bound": None if not self.cores else round(self.ratio, 4),
+            "limiting_resource": self.limiting,
+            "input_axons": int(self.core_input_axons.sum()),
+            "output_axons": int(self.core_output_axons.sum()),
+            "synapse_memory_bits": int(self.core_synapse_bits.sum()),
+            "utilization": self.utilization(),
+            "per_core": {
+                "neurons": self.core_neurons.tolist(),
+                "input_axons": self.core_input_axons.tolist(),
+                "output_axons": self.core_output_axons.tolist(),
+                "synapse_memory_bits": self.core_synapse_bits.tolist(),
+                "encoding": list(self.core_encoding),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class NetworkMapping:
+    """A whole network placed on a hardware profile."""
+
+    source: str
+    hardware: HardwareProfile
+    layers: tuple[LayerMapping, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def total_cores(self) -> int:
+        return sum(layer.cores for layer in self.layers)
+
+    @property
+    def lower_bound_cores(self) -> int:
+        return sum(layer.lower_bound for layer in self.layers)
+
+    @property
+    def chips(self) -> int:
+        """Chips needed: ``ceil(total_cores / cores_per_chip)``."""
+        return math.ceil(self.total_cores / self.hardware.cores_per_chip)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "total_cores": self.total_cores,
+            "chips": self.chips,
+            "lower_bound_cores": self.lower_bound_cores,
+            "total_neurons": sum(layer.neurons for layer in self.layers),
+            "total_synapses": sum(layer.synapses for layer in self.layers),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "hardware": self.hardware.to_dict(),
+            "warnings": list(self.warnings),
+        }
+
+
+# --- cost model ------------------------------------------------------------------------------
+
+
+def block_bits(synapses: np.ndarray | int, bits: int, profile: HardwareProfile) -> np.ndarray:
+    """Synapse-memory bits of axons carrying ``synapses`` synapses of ``bits`` bits each.
+
+    nengo-loihi ``SynapseConfig.bits_per_axon``: blocks of ``synapses_per_block`` synapses,
+    each ``n * bits + block_header_bits`` rounded up to ``memory_word_bits``.
+    """
+    k = np.asarray(synapses, dtype=np.int64)
+    per_block = profile.synapses_per_block
+    word = profile.memory_word_bits
+    full, rest = np.divmod(k, per_block)
+    full_cost = -(-(per_block * bits + profile.block_header_bits) // word) * word
+    rest_cost = -(-(rest * bits + profile.block_header_bits) // word) * word
+    return full * full_cost + np.where(rest > 0, rest_cost, 0)
+
+
+def index_bits(neurons: int, profile: HardwareProfile) -> int:
+    """Bits of a sparse synapse's target index in a core of ``neurons`` neurons."""
+    return max(profile.min_index_bits, math.ceil(math.log2(max(neurons, 1))))
+
+
+def axon_synapse_bits(
+    counts: np.ndarray, spans: np.ndarray, neurons: int, bits: int, profile: HardwareProfile
+) -> tuple[int, int]:
+    """Synapse bits of one core and how many of its axons use the dense encoding.
+
+    Per input axon, the cheaper of two nengo-loihi encodings (each block carries its own format
+    index, and an axon's synapse-map entry has its own compartment base):
+
+    - dense: one weight for every compartment from the axon's first to its last target
+      (``spans``; zeros included), no index bits;
+    - sparse: one ``bits + index_bits`` entry per nonzero synapse (``counts``).
+    """
+    if counts.size == 0:
+        return 0, 0
+    dense = block_bits(spans, bits, profile)
+    sparse = block_bits(counts, bits + index_bits(neurons, profile), profile)
+    return int(np.minimum(dense, sparse).sum()), int(np.count_nonzero(dense <= sparse))
+
+
+@functools.lru_cache(maxsize=64)
+def _envelope(bits: int, max_synapses: int, profile: HardwareProfile) -> tuple[np.ndarray, ...]:
+    """Lower convex envelope (vertices k, cost) of ``block_bits(k)`` on 0..max_synapses."""
+    k = np.arange(max_synapses + 1)
+    cost = block_bits(k, bits, profile).astype(float)
+    hull: list[int] = []
+    for i in range(len(k)):
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            if (cost[b] - cost[a]) * (k[i] - k[a]) >= (cost[i] - cost[a]) * (k[b] - k[a]):
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    return k[hull].astype(float), cost[hull]
+
+
+def lower_bounds(
+    fan_in: np.ndarray,
+    pre_used: int,
+    out_cost: np.ndarray,
+    bits: int,
+    profile: HardwareProfile,
+) -> dict[str, int]:
+    """Cores any placement of a layer needs, per resource (each a proven lower bound).
+
+    - neurons: ``ceil(N / neurons_per_core)``.
+    - input_axons: ``ceil(presynaptic neurons used / input_axons_per_core)``.
+    - output_axons: ``ceil(sum of per-neuron destination cores / output_axons_per_core)`` and
+      ``ceil(N / n)`` where ``n`` = most neurons whose cheapest destinations fit one core.
+    - synapse_memory: a core whose ``A`` input axons carry ``S`` synapses needs at least
+      ``A * g(S / A)`` bits, ``g`` the convex envelope of the block cost (Jensen), and this
+      falls as ``A`` grows, so ``A = min(used presynaptic neurons, axon limit)`` bounds every
+      core; a core of ``n`` neurons carries at least the ``n`` smallest fan-ins. Hence each core
+      holds at most ``n_max`` neurons and ``ceil(N / n_max)`` cores are needed; also
+      ``ceil(synapses * min_k g(k)/k / memory)``.
+    """
+    n = len(fan_in)
+    bounds = {r: 0 for r in RESOURCES}
+    if n == 0:
+        return bounds
+    bounds["neurons"] = math.ceil(n / profile.neurons_per_core)
+    bounds["input_axons"] = math.ceil(pre_used / profile.input_axons_per_core)
+    limit_out = profile.output_axons_per_core
+    sorted_out = np.cumsum(np.sort(out_cost))
+    fit_out = int(np.searchsorted(sorted_out, limit_out, side="right"))
+    bounds["output_axons"] = max(
+        math.ceil(int(out_cost.sum()) / limit_out), math.ceil(n / max(fit_out, 1))
+    )
+    synapses = int(fan_in.sum())
+    if synapses:
+        cap = profile.synapse_memory_bits_per_core
+        max_k = min(n, profile.neurons_per_core)
+        ks, gs = _envelope(bits, max_k, profile)
+        per_synapse = float(np.min(gs[1:] / ks[1:]))
+        axons = min(pre_used, profile.input_axons_per_core)
+        s_min = np.cumsum(np.sort(fan_in))[:max_k]
+        need = axons * np.interp(s_min / axons, ks, gs)
+        fit = int(np.searchsorted(need, cap, side="right"))
+        bounds["synapse_memory"] = max(
+            math.ceil(synapses * per_synapse / cap), math.ceil(n / max(fit, 1))
+        )
+    return bounds
+
+
+# --- connectivity ----------------------------------------------------------------------------
+
+
+def _nonzero(weight: np.ndarray) -> np.ndarray:
+    """Synapses netx programs: weights that stay nonzero after netx's ``astype(int)``."""
+    return np.trunc(np.asarray(weight)) != 0
+
+
+def dense_connectivity(mask: np.ndarray) -> Connectivity:
+    """CSR of a ``[out, in]`` nonzero mask (rows in stored order)."""
+    rows, cols = np.nonzero(mask)
+    indptr = np.zeros(mask.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=mask.shape[0]), out=indptr[1:])
+    return Connectivity(indptr, cols.astype(np.int32), mask.shape[1], np.arange(mask.shape[0]))
+
+
+def conv_connectivity(
+    mask: np.ndarray,
+    in_shape: tuple[int, int, int],
+    out_shape: tuple[int, int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> Connectivity:
+    """CSR of a convolution from its ``[out, in/groups, ky, kx]`` nonzero kernel mask.
+
+    Rows are output neurons in ``(y, x, channel)`` order; columns are input neurons in the
+    stored ``(channel, y, x)`` C order. Padding positions have no synapse.
+    """
+    c_in, h_in, w_in = in_shape
+    c_out, h_out, w_out = out_shape
+    eo, ec, eky, ekx = (a.astype(np.int64) for a in np.nonzero(mask))  # sorted by eo
+    ec = ec + (eo // (c_out // groups)) * (c_in // groups)
+    positions = h_out * w_out
+    py, px = np.divmod(np.arange(positions), w_out)
+    counts = np.zeros(positions * c_out, dtype=np.int64)
+    chunks: list[np.ndarray] = []
+    step = max(1, _CONV_CHUNK // max(len(eo), 1))
+    for start in range(0, positions, step):
+        sl = slice(start, min(start + step, positions))
+        iy = py[sl, None] * stride[0] - padding[0] + eky[None, :] * dilation[0]
+        ix = px[sl, None] * stride[1] - padding[1] + ekx[None, :] * dilation[1]
+        valid = (iy >= 0) & (iy < h_in) & (ix >= 0) & (ix < w_in)
+        rows = np.arange(sl.start, sl.stop)[:, None] * c_out + eo[None, :]
+        counts += np.bincount(rows[valid], minlength=positions * c_out)
+        chunks.append(((ec[None, :] * h_in + iy) * w_in + ix)[valid].astype(np.int32))
+    indptr = np.zeros(positions * c_out + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    q = np.arange(positions * c_out)
+    order = (q % c_out) * positions + q // c_out
+    indices = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
+    return Connectivity(indptr, indices, c_in * h_in * w_in, order)
+
+
+def neuron_order(shape: tuple[int, ...]) -> np.ndarray:
+    """Partition order of a layer without synapses: position-major for (c, y, x) shapes."""
+    n = int(np.prod(shape))
+    if len(shape) != 3 or shape[0] == n:
+        return np.arange(n)
+    channels, positions = shape[0], n // shape[0]
+    q = np.arange(n)
+    return (q % channels) * positions + q // channels
+
+
+# --- partitioning ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Cores:
+    neurons: list[int] = field(default_factory=list)
+    axons: list[int] = field(default_factory=list)
+    out: list[int] = field(default_factory=list)
+    bits: list[int] = field(default_factory=list)
+    encoding: list[str] = field(default_factory=list)
+    inputs: list[np.ndarray] = field(default_factory=list)
+
+
+def partition(
+    conn: Connectivity, out_cost: np.ndarray, bits: int, profile: HardwareProfile, label: str
+) -> _Cores:
+    """Greedy contiguous packing of ``conn``'s rows; ``out_cost`` per row (partition order).
+
+    Raises:
+        BudgetError: a single neuron exceeds a per-core limit on its own.
+    """
+    cap_n, cap_in = profile.neurons_per_core, profile.input_axons_per_core
+    cap_out, cap_bits = profile.output_axons_per_core, profile.synapse_memory_bits_per_core
+    indptr, indices = conn.indptr, conn.indices
+    out_cum = np.concatenate([[0], np.cumsum(out_cost, dtype=np.int64)])
+    ks, gs = _envelope(bits, profile.synapses_per_block, profile)
+    max_synapses = int(cap_bits // float(np.min(gs[1:] / ks[1:])))
+    cores = _Cores()
+
+    def evaluate(a: int, n: int) -> tuple[bool, int, int, str, np.ndarray]:
+        lo, hi = indptr[a], indptr[a + n]
+        cols = indices[lo:hi]
+        rows = np.repeat(np.arange(n), np.diff(indptr[a : a + n + 1]))
+        counts = np.bincount(cols, minlength=conn.n_pre)
+        used = np.flatnonzero(counts)
+        first = np.full(conn.n_pre, n, np.int64)
+        last = np.zeros(conn.n_pre, np.int64)
+        np.minimum.at(first, cols, rows)
+        np.maximum.at(last, cols, rows)
+        spans = last[used] - first[used] + 1
+        used_bits, n_dense = axon_synapse_bits(counts[used], spans, n, bits, profile)
+        encoding = _encoding_name(n_dense, used.size)
+        ok = used.size <= cap_in and used_bits <= cap_bits
+        return ok, used.size, used_bits, encoding, used
+
+    start, guess, total = 0, 0, conn.n_post
+    while start < total:
+        hi = min(cap_n, total - start)
+        hi = min(hi, int(np.searchsorted(out_cum, out_cum[start] + cap_out, "right")) - 1 - start)
+        hi = min(
+            hi, int(np.searchsorted(indptr, indptr[start] + max_synapses, "right")) - 1 - start
+        )
+        best = evaluate(start, hi) if hi >= 1 else None
+        n = hi
+        if best is None or not best[0]:
+            lo, bad = 0, max(hi, 1)
+            if 0 < guess < bad:
+                trial = evaluate(start, guess)
+                lo, bad = (guess, bad) if trial[0] else (0, guess)
+                best = trial if trial[0] else None
+            while bad - lo > 1:
+                mid = (lo + bad) // 2
+                trial = evaluate(start, mid)
+                if trial[0]:
+                    lo, best = mid, trial
+                else:
+                    bad = mid
+            n = lo
+            if n == 0 or best is None:
+                raise BudgetError(
+                    _single_neuron_message(conn, start, out_cost, bits, profile, label)
+                )
+        _, axons, used_bits, encoding, used = best
+        cores.neurons.append(n)
+        cores.axons.append(axons)
+        cores.out.append(int(out_cum[start + n] - out_cum[start]))
+        cores.bits.append(used_bits)
+        cores.encoding.append(encoding)
+        cores.inputs.append(used.astype(np.int32))
+        start, guess = start + n, n
+    return cores
+
+
+def _encoding_name(dense_axons: int, axons: int) -> str:
+    if axons == 0:
+        return "none"
+    if dense_axons == axons:
+        return "dense"
+    return "sparse" if dense_axons == 0 else "mixed"
+
+
+def _single_neuron_message(
+    conn: Connectivity,
+    q: int,
+    out_cost: np.ndarray,
+    bits: int,
+    profile: HardwareProfile,
+    label: str,
+) -> str:
+    fan_in = int(conn.indptr[q + 1] - conn.indptr[q])
+    one_bits = int(block_bits(np.ones(fan_in, np.int64), bits, profile).sum())
+    return (
+        f"{label}: neuron {int(conn.order[q])} alone does not fit one core: fan-in {fan_in} "
+        f"input axons (limit {profile.input_axons_per_core}), {one_bits} synapse bits (limit "
+        f"{profile.synapse_memory_bits_per_core}), {int(out_cost[q])} output axons (limit "
+        f"{profile.output_axons_per_core}); prune its fan-in to <= "
+        f"{profile.input_axons_per_core} inputs or use fewer weight bits"
+    )
+
+
+# --- whole network ---------------------------------------------------------------------------
+
+
+def map_file(
+    path: str | Path,
+    hardware: str | Path = "loihi2",
+    overrides: Mapping[str, str | float | int | bool] | None = None,
+) -> NetworkMapping:
+    """Read a netx file and map it onto ``hardware`` (profile name or TOML path)."""
+    return map_network(read_netx(path), load_profile(hardware, overrides))
+
+
+def map_network(net: NetxNetwork, profile: HardwareProfile) -> NetworkMapping:
+    """Place every layer of ``net`` on cores of ``profile`` (layers mapped last to first).
+
+    Raises:
+        InputError: a layer type netx cannot run either (pool, average, ...), or a conv layer
+            without a known input shape.
+        BudgetError: a single neuron exceeds a per-core limit.
+    """
+    layers = net.layers
+    warnings: list[str] = []
+    pre_of: dict[int, int | None] = {}
+    previous: int | None = None
+    for layer in layers:
+        if layer.kind == "flatten":
+            continue
+        if layer.kind not in NEURON_KINDS:
+            raise InputError(
+                f"{net.path}: layer {layer.index} has type '{layer.kind}', which lava-dl 0.6's "
+                "netx cannot run (NotImplementedError) and this mapper does not place"
+            )
+        pre_of[layer.index] = previous
+        previous = layer.index
+    dests: dict[int, np.ndarray] = {i: np.zeros(layers[i].neurons, np.int64) for i in pre_of}
+    fan_out = dict.fromkeys(pre_of, 0)
+    mapped: dict[int, LayerMapping] = {}
+    for i in reversed(list(pre_of)):
+        layer, pre = layers[i], pre_of[i]
+        label = f"{net.path.name}: layer {i} ({layer.kind})"
+        conn, wbits, dbits = _connectivity(net, i, pre, profile, warnings)
+        bits = wbits + dbits
+        own = np.zeros(layer.neurons, np.int64)
+        for _ in range(2 if layer.kind == "dense_rec" else 1):
+            cores = partition(conn, (dests[i] + own)[conn.order], bits, profile, label)
+            if layer.kind == "dense_rec":
+                own = _input_use(cores.inputs, conn.n_pre)[conn.n_pre - layer.neurons :]
+        n_ext = conn.n_pre - (layer.neurons if layer.kind == "dense_rec" else 0)
+        external = int(np.count_nonzero(conn.indices < n_ext))
+        if pre is not None:
+            dests[pre] += _input_use(cores.inputs, conn.n_pre)[:n_ext]
+            fan_out[pre] += external
+        fan_out[i] += conn.synapses - external  # recurrent synapses leave this layer too
+        core_of = np.empty(layer.neurons, np.int64)
+        core_of[conn.order] = np.repeat(np.arange(len(cores.neurons)), cores.neurons)
+        fan_in = np.diff(conn.indptr)
+        pre_used = int(np.count_nonzero(np.bincount(conn.indices, minlength=conn.n_pre)))
+        mapped[i] = LayerMapping(
+            index=i,
+            kind=layer.kind,
+            neurons=layer.neurons,
+            synapses=conn.synapses,
+            weight_bits=wbits if conn.synapses else 0,
+            delay_bits=dbits,
+            core_neurons=np.asarray(cores.neurons, np.int64),
+            core_input_axons=np.asarray(cores.axons, np.int64),
+            core_output_axons=np.asarray(cores.out, np.int64),
+            core_synapse_bits=np.asarray(cores.bits, np.int64),
+            core_encoding=tuple(cores.encoding),
+            lower_bounds=lower_bounds(fan_in, pre_used, dests[i] + own, bits, profile),
+            limits=_limits(profile),
+            core_of=core_of,
+            core_inputs=tuple(cores.inputs),
+        )
+        _check_recurrent_out(mapped[i], profile, label)
+    result = []
+    for layer in layers:
+        if layer.index in mapped:
+            m = mapped[layer.index]
+            result.append(_with_fan_out(m, fan_out[layer.index]))
+        else:
+            result.append(_empty(layer.index, layer.kind, profile))
+    return NetworkMapping(str(net.path), profile, tuple(result), tuple(warnings))
+
+
+def _connectivity(
+    net: NetxNetwork, i: int, pre: int | None, profile: HardwareProfile, warnings: list[str]
+) -> tuple[Connectivity, int, int]:
+    layer = net.layers[i]
+    if layer.kind == "input":
+        order = neuron_order(layer.shape)
+        empty = np.zeros(layer.neurons + 1, np.int64)
+        return Connectivity(empty, np.zeros(0, np.int32), 0, order), 0, 0
+    if layer.kind == "conv":
+        if pre is None:
+            raise InputError(
+                f"{net.path}: conv layer {i} is the first layer; its input size is unknown. "
+                "Export the network with an input layer (slayer.block.*.Input)"
+            )
+        geometry, kernel = layer.conv, layer.kernel()
+        if geometry is None:
+            raise InputError(f"{net.path}: conv layer {i} has no geometry")
+        weights = kernel
+        conn = conv_connectivity(
+            _nonzero(kernel),
+            net.layers[pre].shape,  # type: ignore[arg-type]
+            layer.shape,  # type: ignore[arg-type]
+            geometry.stride,
+            geometry.padding,
+            geometry.dilation,
+            geometry.groups,
+        )
+    else:
+        weights = layer.weight_matrix()
+        if layer.kind == "dense_rec":
+            rec = np.asarray(layer.weight_rec).reshape(layer.neurons, layer.neurons)
+            weights = np.hstack([weights, rec])
+        conn = dense_connectivity(_nonzero(weights))
+    fmt = weight_format(weights)
+    wbits = min(max(fmt.bits, 1), profile.max_weight_bits)
+    if fmt.bits > profile.max_weight_bits:
+        warnings.append(
+            f"layer {i}: netx derives {fmt.bits}-bit weights; {profile.name} stores at most "
+            f"{profile.max_weight_bits} (precision is lost on hardware)"
+        )
+    dbits = min(delay_bits(layer.delay), profile.max_delay_bits)
+    return conn, wbits, dbits
+
+
+def _input_use(inputs: list[np.ndarray], n_pre: int) -> np.ndarray:
+    """How many cores use each presynaptic neuron as an input axon."""
+    if not inputs:
+        return np.zeros(n_pre, np.int64)
+    return np.bincount(np.concatenate(inputs), minlength=n_pre).astype(np.int64)
+
+
+def _limits(profile: HardwareProfile) -> dict[str, int]:
+    return {
+        "neurons": profile.neurons_per_core,
+        "input_axons": profile.input_axons_per_core,
+        "output_axons": profile.output_axons_per_core,
+        "synapse_memory": profile.synapse_memory_bits_per_core,
+    }
+
+
+def _check_recurrent_out(m: LayerMapping, profile: HardwareProfile, label: str) -> None:
+    worst = int(m.core_output_axons.max()) if m.cores else 0
+    if worst > profile.output_axons_per_core:
+        raise BudgetError(
+            f"{label}: recurrent connections need {worst} output axons on one core (limit "
+            f"{profile.output_axons_per_core}); prune the recurrent weights"
+        )
+
+
+def _with_fan_out(m: LayerMapping, fan_out: int) -> LayerMapping:
+    return dataclasses.replace(m, fan_out_synapses=fan_out)
+
+
+def _empty(index: int, kind: str, profile: HardwareProfile) -> LayerMapping:
+    none = np.zeros(0, np.int64)
+    return LayerMapping(
+        index, kind, 0, 0, 0, 0, none, none, none, none, (), dict.fromkeys(RESOURCES, 0),
+        _limits(profile), none, (),
+    )  # fmt: skip
