@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt scripts/i
 
 venv: $(STAMP)
 
+# A second `make demo` resumes the finished run (no retraining) and deploys it again.
 demo: $(STAMP)
-	$(BIN)/gradr-lava train --dataset digits --out $(RUN_DIR)
+	$(BIN)/gradr-lava train --dataset digits --out $(RUN_DIR) \
+		$$([ -f $(RUN_DIR)/checkpoint.pt ] && echo --resume)
 	$(BIN)/gradr-lava deploy $(RUN_DIR)/model.net --target lava-sim --out $(RUN_DIR)
 
 test: $(STAMP)

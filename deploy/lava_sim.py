@@ -41,10 +41,11 @@ class LavaRun:
 
     Attributes:
         output_spikes: ``(N, C, window)`` uint8, the last layer's spikes per sample.
-        neuron_spike_counts: per layer, ``(neurons,)`` spikes of each neuron summed over samples.
-        step_spike_counts: per layer, ``(window,)`` spikes at each window step, summed over
-            samples and neurons.
-        layer_names: per layer, ``"<index>:<type>"`` as netx built it.
+        neuron_spike_counts: per recorded layer, ``(neurons,)`` spikes of each neuron summed
+            over samples (neurons in netx order: ``(x, y, f)`` C-order for conv layers).
+        step_spike_counts: per recorded layer, ``(window,)`` spikes at each window step,
+            summed over samples and neurons.
+        layer_names: per recorded layer, ``"<index>:<type>"`` as netx built it.
         time_steps: steps simulated in total.
         seconds: wall time of the runs (compilation included).
     """
@@ -92,9 +93,10 @@ def to_netx_layout(spikes: np.ndarray, input_shape: tuple[int, ...] | None) -> n
 
 
 def _run_chunk(
-    path: Path, spikes: np.ndarray, window: int, input_shape: tuple[int, ...] | None, target: str
+    path: Path, spikes: np.ndarray, window: int, input_shape: tuple[int, ...] | None, target: str,
+    record_hidden: bool,
 ) -> tuple[list[np.ndarray], list[str]]:
-    """One Lava run over a chunk of samples; returns each layer's ``(neurons, steps)`` spikes."""
+    """One Lava run over a chunk of samples; returns recorded layers' ``(neurons, steps)``."""
     steps = spikes.shape[0] * window
     network = netx.hdf5.Network(
         net_config=str(path), reset_interval=window, input_shape=input_shape
@@ -102,7 +104,8 @@ def _run_chunk(
     source = io.source.RingBuffer(data=to_netx_layout(spikes, input_shape).astype(np.float32))
     source.s_out.connect(network.inp)
     sinks = []
-    for layer in network.layers:
+    recorded_layers = network.layers if record_hidden else network.layers[-1:]
+    for layer in recorded_layers:
         sink = io.sink.RingBuffer(shape=layer.out.shape, buffer=steps)
         layer.out.connect(sink.a_in)
         sinks.append(sink)
@@ -112,7 +115,7 @@ def _run_chunk(
     finally:
         network.stop()
     names = [f"{i}:{type(layer).__name__.lower()}" for i, layer in enumerate(network.layers)]
-    return recorded, names
+    return recorded, names[-len(recorded) :]
 
 
 def run_lava(
@@ -123,6 +126,7 @@ def run_lava(
     target: str = "lava-sim",
     chunk_size: int = 250,
     progress: Callable[[int], None] | None = None,
+    record_hidden: bool = True,
 ) -> LavaRun:
     """Present each sample's spikes to the netx network in ``path`` and record all layers.
 
@@ -134,6 +138,8 @@ def run_lava(
         target: ``lava-sim`` or ``loihi2``.
         chunk_size: samples per Lava run (bounds recorder memory).
         progress: called with the number of samples finished after each chunk.
+        record_hidden: record every layer (for activity and energy); False records only the
+            output layer, which runs faster (each recorder is one more Lava process).
     """
     path = Path(path)
     if spikes.ndim != 3 or spikes.shape[-1] != window:
@@ -144,7 +150,9 @@ def run_lava(
     start = time.perf_counter()
     for first in range(0, len(spikes), chunk_size):
         chunk = spikes[first : first + chunk_size]
-        recorded, names = _run_chunk(path, chunk, window, input_shape, target)
+        recorded, names = _run_chunk(
+            path, chunk, window, input_shape, target, record_hidden
+        )
         per_sample = [r.reshape(r.shape[0], len(chunk), window) for r in recorded]
         chunk_neurons = [s.sum(axis=(1, 2)) for s in per_sample]
         chunk_steps = [s.sum(axis=(0, 1)) for s in per_sample]
