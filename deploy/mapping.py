@@ -86,6 +86,9 @@ class LayerMapping:
     core_of: np.ndarray = field(repr=False)  # stored neuron index -> core number in the layer
     core_inputs: tuple[np.ndarray, ...] = field(repr=False)  # per core: presynaptic neurons
     fan_out_synapses: int = 0  # nonzero synapses leaving this layer (into the next)
+    # what the partition was computed from (for what-if re-partitioning in deploy.budget)
+    connectivity: Connectivity | None = field(default=None, repr=False, compare=False)
+    out_cost: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def cores(self) -> int:
@@ -545,6 +548,8 @@ def map_network(net: NetxNetwork, profile: HardwareProfile) -> NetworkMapping:
             limits=_limits(profile),
             core_of=core_of,
             core_inputs=tuple(cores.inputs),
+            connectivity=conn,
+            out_cost=(dests[i] + own)[conn.order],
         )
         _check_recurrent_out(mapped[i], profile, label)
     result = []
