@@ -235,11 +235,23 @@ def axon_synapse_bits(
     return int(np.minimum(dense, sparse).sum()), int(np.count_nonzero(dense <= sparse))
 
 
-@functools.lru_cache(maxsize=64)
 def _envelope(bits: int, max_synapses: int, profile: HardwareProfile) -> tuple[np.ndarray, ...]:
     """Lower convex envelope (vertices k, cost) of ``block_bits(k)`` on 0..max_synapses."""
-    k = np.arange(max_synapses + 1)
-    cost = block_bits(k, bits, profile).astype(float)
+    return _hull(
+        bits,
+        max_synapses,
+        profile.synapses_per_block,
+        profile.block_header_bits,
+        profile.memory_word_bits,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _hull(bits: int, max_k: int, per_block: int, header: int, word: int) -> tuple[np.ndarray, ...]:
+    k = np.arange(max_k + 1)
+    full, rest = np.divmod(k, per_block)
+    cost = full * (-(-(per_block * bits + header) // word) * word)
+    cost = (cost + np.where(rest > 0, -(-(rest * bits + header) // word) * word, 0)).astype(float)
     hull: list[int] = []
     for i in range(len(k)):
         while len(hull) >= 2:
