@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             rate = len(trainer.data.train.labels) / (time.perf_counter() - started)
             if epoch > 0 or args.epochs == 1:
                 train_rates.append(rate)
-        accuracy = trainer.evaluate()
+        accuracy = trainer.evaluate()["test_accuracy"]
         trainer.history = [{"epoch": args.epochs, "loss": 0.0, "train_accuracy": 0.0,
                             "test_accuracy": accuracy, "seconds": 0.0}]
         trainer.finish()
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mib": peak_rss_mib(),
     }
     rows = [
-        ("training (samples/s, median of epochs 2..)", f"{results['train_samples_per_second']:.0f}"),
+        ("training (samples/s, median of epochs 2..)",
+         f"{results['train_samples_per_second']:.0f}"),
         ("Lava CPU simulation, all layers recorded (time steps/s)",
          f"{results['lava_time_steps_per_second']:.0f}"),
         ("Lava CPU simulation, output recorded (time steps/s)",

@@ -165,15 +165,32 @@ class Trainer:
         return {"loss": loss_sum / seen, "train_accuracy": correct / seen}
 
     @torch.no_grad()
-    def evaluate(self, batch_size: int = 512) -> float:
-        """Test accuracy of the quantized forward, on the spikes ``deploy`` will replay."""
+    def evaluate(self, batch_size: int = 512) -> dict[str, Any]:
+        """Test accuracy of the quantized forward, on the spikes ``deploy`` will replay, and
+        each synaptic layer's firing rate (spikes per neuron per time step, over the window)."""
         self.network.eval()
         split = self.data.test
         correct = 0
+        spikes_per_layer: list[float] = []
+        neurons_steps: list[int] = []
         for ids in _batches(len(split.labels), batch_size, None):
-            counts = self.network(self._spikes(split.images[ids], ids, self.options.seed)).sum(-1)
+            outputs = self.network.forward_layers(
+                self._spikes(split.images[ids], ids, self.options.seed)
+            )
+            synaptic = [out for out, block in zip(outputs, self.network.blocks, strict=True)
+                        if hasattr(block, "synapse")]
+            if not spikes_per_layer:
+                spikes_per_layer = [0.0] * len(synaptic)
+                neurons_steps = [0] * len(synaptic)
+            for i, out in enumerate(synaptic):
+                spikes_per_layer[i] += float(out.sum())
+                neurons_steps[i] += out.numel()
+            counts = outputs[-1].sum(-1)
             correct += int((counts.argmax(dim=1).numpy() == split.labels[ids]).sum())
-        return correct / len(split.labels)
+        return {
+            "test_accuracy": correct / len(split.labels),
+            "firing_rates": [s / n for s, n in zip(spikes_per_layer, neurons_steps, strict=True)],
+        }
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -189,7 +206,7 @@ class Trainer:
         for epoch in range(self.start_epoch, self.epochs):
             started = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch + 1, **self.train_epoch(epoch)}
-            row["test_accuracy"] = self.evaluate()
+            row.update(self.evaluate())
             if self.pruner is not None:
                 row.update(self.pruner.end_epoch(epoch, self.epochs))
             row["seconds"] = time.perf_counter() - started
