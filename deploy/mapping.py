@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from deploy.errors import BudgetError, InputError
-from deploy.netx_file import NetxNetwork, delay_bits, read_netx, weight_format
+from deploy.netx_file import Layer, NetxNetwork, delay_bits, read_netx, weight_format
 from deploy.profiles import HardwareProfile, load_profile
 
 RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_memory")
@@ -86,6 +86,7 @@ class LayerMapping:
     core_of: np.ndarray = field(repr=False)  # stored neuron index -> core number in the layer
     core_inputs: tuple[np.ndarray, ...] = field(repr=False)  # per core: presynaptic neurons
     fan_out_synapses: int = 0  # nonzero synapses leaving this layer (into the next)
+    connections: int = 0  # dense-equivalent connections into the layer (an ANN's MACs)
     # what the partition was computed from (for what-if re-partitioning in deploy.budget)
     connectivity: Connectivity | None = field(default=None, repr=False, compare=False)
     out_cost: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -136,6 +137,7 @@ class LayerMapping:
             "neurons": self.neurons,
             "synapses": self.synapses,
             "fan_out_synapses": self.fan_out_synapses,
+            "connections": self.connections,
             "weight_bits": self.weight_bits,
             "delay_bits": self.delay_bits,
             "cores": self.cores,
@@ -562,6 +564,7 @@ def map_network(net: NetxNetwork, profile: HardwareProfile) -> NetworkMapping:
             core_inputs=tuple(cores.inputs),
             connectivity=conn,
             out_cost=(dests[i] + own)[conn.order],
+            connections=_connections(layer),
         )
         _check_recurrent_out(mapped[i], profile, label)
     result = []
@@ -616,6 +619,17 @@ def _connectivity(
         )
     dbits = min(delay_bits(layer.delay), profile.max_delay_bits)
     return conn, wbits, dbits
+
+
+def _connections(layer: Layer) -> int:
+    """Connections a dense (non-spiking) implementation computes: weights incl. zeros."""
+    if layer.kind == "conv" and layer.conv is not None:
+        ky, kx = layer.conv.kernel
+        return layer.neurons * (layer.conv.in_channels // layer.conv.groups) * ky * kx
+    if layer.features is not None:
+        n_in, n_out = layer.features
+        return n_out * (n_in + (n_out if layer.kind == "dense_rec" else 0))
+    return 0
 
 
 def _input_use(inputs: list[np.ndarray], n_pre: int) -> np.ndarray:
