@@ -322,3 +322,25 @@ def test_conventional_devices_cite_keras_spiking() -> None:
     devices = load_conventional_devices()
     assert devices["cpu"].synop_pj == 8600.0 and devices["gpu"].synop_pj == 300.0
     assert all("keras-spiking" in d.source for d in devices.values())
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def test_format_table_and_write_mapping(tmp_path: Path) -> None:
+    import json
+
+    from deploy.mapping_report import COLUMNS, format_table, write_mapping
+
+    m = map_network(net_of([random_weights(800, 784, 1.0, 1)]), load_profile("loihi1"))
+    table = format_table(m)
+    header = table.splitlines()[0]
+    assert all(column in header for column in COLUMNS)
+    assert "    1  dense      800    627200" in table
+    assert "8 cores on loihi1" in table  # input 2 + dense 6
+    json_path, png_path = write_mapping(m, tmp_path / "out")
+    data = json.loads(json_path.read_text())
+    assert {"total_cores", "chips", "lower_bound_cores", "layers", "hardware"} <= set(data)
+    assert data["total_cores"] == 8 and data["layers"][1]["cores"] == 6
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mapping.json", "mapping.png"]

@@ -1,0 +1,117 @@
+"""Human-readable mapping reports: a per-layer table, ``mapping.json`` and ``mapping.png``.
+
+The table mirrors the per-layer tables Intel's partitioner prints in lava-dl's tutorials::
+
+    Layer  Type     Neurons  Synapses  AxonIn  SynMem (KiB)  Cores  Limit           LB
+        1  conv       76032   1913472   63276        2667.6     14  synapse_memory  10
+
+``AxonIn`` sums the input axons of the layer's cores, ``SynMem`` their synapse memory,
+``Limit`` is the resource closest to its per-core limit and ``LB`` the lower bound on cores.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from deploy.atomic import atomic_path, write_json
+from deploy.mapping import NetworkMapping
+
+COLUMNS = ("Layer", "Type", "Neurons", "Synapses", "AxonIn", "SynMem (KiB)", "Cores", "Limit", "LB")
+KIB_BITS = 8 * 1024
+
+
+def format_table(mapping: NetworkMapping) -> str:
+    """The mapping as a fixed-width text table with a totals line and the chips needed."""
+    rows = []
+    for layer in mapping.layers:
+        placed = layer.cores > 0
+        rows.append(
+            (
+                str(layer.index),
+                layer.kind,
+                str(layer.neurons) if placed else "-",
+                str(layer.synapses) if placed else "-",
+                str(int(layer.core_input_axons.sum())) if placed else "-",
+                f"{layer.core_synapse_bits.sum() / KIB_BITS:.1f}" if placed else "-",
+                str(layer.cores),
+                layer.limiting if placed else "-",
+                str(layer.lower_bound) if placed else "-",
+            )
+        )
+    total_bits = sum(int(layer.core_synapse_bits.sum()) for layer in mapping.layers)
+    rows.append(
+        (
+            "total",
+            "",
+            str(sum(layer.neurons for layer in mapping.layers)),
+            str(sum(layer.synapses for layer in mapping.layers)),
+            str(sum(int(layer.core_input_axons.sum()) for layer in mapping.layers)),
+            f"{total_bits / KIB_BITS:.1f}",
+            str(mapping.total_cores),
+            "",
+            str(mapping.lower_bound_cores),
+        )
+    )
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+    left = {1, 7}  # text columns
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = (
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+        return "  ".join(padded).rstrip()
+
+    rule = "-" * len(line(COLUMNS))
+    hw = mapping.hardware
+    body = [line(COLUMNS), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1])]
+    body.append(
+        f"{mapping.total_cores} cores on {hw.name} ({hw.cores_per_chip} cores per chip): "
+        f"{mapping.chips} chip(s); lower bound {mapping.lower_bound_cores} cores"
+    )
+    body.extend(f"warning: {w}" for w in mapping.warnings)
+    return "\n".join(body)
+
+
+def write_mapping(mapping: NetworkMapping, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``out_dir/mapping.json`` and ``out_dir/mapping.png`` atomically; return both paths.
+
+    The JSON has top-level keys ``total_cores``, ``chips``, ``lower_bound_cores``, ``layers``
+    and ``hardware`` (see :meth:`NetworkMapping.to_dict`). The PNG shows cores (with lower
+    bounds) and synapse memory per layer.
+    """
+    out = Path(out_dir)
+    json_path = write_json(out / "mapping.json", mapping.to_dict())
+    png_path = out / "mapping.png"
+    with atomic_path(png_path) as tmp:
+        _plot(mapping, tmp)
+    return json_path, png_path
+
+
+def _plot(mapping: NetworkMapping, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    placed = [layer for layer in mapping.layers if layer.cores]
+    labels = [f"{layer.index}\n{layer.kind}" for layer in placed]
+    x = range(len(placed))
+    fig, (ax_cores, ax_mem) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    ax_cores.bar(x, [layer.cores for layer in placed], color="tab:blue", label="cores")
+    ax_cores.scatter(
+        x, [layer.lower_bound for layer in placed], color="black", marker="_", s=300, zorder=3,
+        label="lower bound",
+    )  # fmt: skip
+    ax_cores.set_title(f"Cores per layer ({mapping.total_cores} on {mapping.hardware.name})")
+    ax_cores.set_ylabel("cores")
+    ax_cores.legend()
+    ax_mem.bar(x, [layer.core_synapse_bits.sum() / KIB_BITS for layer in placed], color="tab:green")
+    ax_mem.set_title("Synapse memory per layer")
+    ax_mem.set_ylabel("KiB")
+    for ax in (ax_cores, ax_mem):
+        ax.set_xticks(list(x), labels)
+        ax.set_xlabel("layer")
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
