@@ -224,12 +224,15 @@ def weight_format(weight: np.ndarray) -> WeightFormat:
         the weight format; ``bits`` is the synapse-memory width of one weight in bits.
     """
     w = np.asarray(weight)
+    if w.size == 0:
+        return WeightFormat(1, 0, SignMode.EXCITATORY)
     if not np.isfinite(w).all():
         raise InputError("weights contain NaN or infinity; re-export the network")
-    w = w.astype(np.int64)
-    if w.size == 0 or not w.any():
+    w_max, w_min = int(np.trunc(w.max())), int(np.trunc(w.min()))  # netx: astype(int)
+    if max(abs(w_max), abs(w_min)) >= 2**62:
+        raise InputError(f"weights up to {max(abs(w_max), abs(w_min))} are not integer mantissas")
+    if w_max == 0 and w_min == 0:
         return WeightFormat(1, 0, SignMode.EXCITATORY)
-    w_max, w_min = int(w.max()), int(w.min())
     if (w_max > 254 and w_min < 0) or (w_min < -256 and w_max > 0):
         raise InputError(
             f"weights span {w_min}..{w_max}: beyond Loihi's -256..254 for mixed-sign synapses "
@@ -243,18 +246,14 @@ def weight_format(weight: np.ndarray) -> WeightFormat:
         pos_scale = 127 / w_max if w_max > 0 else math.inf
         mode, signed, scale = SignMode.MIXED, 1, min(pos_scale, -128 / w_min)
     scale_bits = math.floor(math.log2(scale)) + signed
-    # n: the largest power of two (<= 8) dividing every weight
-    nonzero = np.abs(w[w != 0])
-    trailing = int(np.min(_trailing_zeros(nonzero)))
+    # n: the largest power of two (<= 8) dividing every weight = the trailing zero bits of the
+    # bitwise OR of all magnitudes
+    magnitudes = np.abs(w.astype(np.int64 if max(abs(w_min), abs(w_max)) >= 2**31 else np.int32))
+    combined = int(np.bitwise_or.reduce(magnitudes, axis=None))
+    trailing = (combined & -combined).bit_length() - 1
     n = min(trailing, MAX_WEIGHT_BITS) - signed
     bits = MAX_WEIGHT_BITS - scale_bits - n
     return WeightFormat(int(bits), -scale_bits, mode)
-
-
-def _trailing_zeros(values: np.ndarray) -> np.ndarray:
-    """Number of trailing zero bits of each positive integer in ``values``."""
-    lowest = values & -values
-    return np.log2(lowest).astype(np.int64)
 
 
 def delay_bits(delay: np.ndarray | None) -> int:
