@@ -35,6 +35,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def _add_data_flags(parser: argparse.ArgumentParser, help_text: str, required: bool) -> None:
     parser.add_argument("--dataset", choices=("digits", "mnist"), required=required,
                         help=help_text)
@@ -50,10 +70,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     metrics = train(TrainOptions(
         dataset=args.dataset, out=args.out, model=args.model, data_dir=args.data_dir,
         download=args.download, epochs=args.epochs, seed=args.seed, resume=args.resume,
-        progress=not args.quiet,
+        progress=not args.quiet, prune=args.prune,
+        target_connectivity=args.target_connectivity, alpha=args.alpha,
+        prune_mode=args.gradr_mode,
     ))
     print(f"test accuracy (quantized PyTorch forward): {metrics['test_accuracy']:.4f} "
           f"after {metrics['epochs']} epochs, {metrics['seconds']:.1f} s")
+    last = metrics["history"][-1] if metrics["history"] else {}
+    if last.get("connectivity") is not None:
+        print(f"connectivity (nonzero 8-bit weights / all weights): "
+              f"{100 * last['connectivity']:.2f}%")
     print(f"wrote {args.out / MODEL_FILE}, {args.out / 'metrics.json'}")
     return 0
 
@@ -105,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run directory: checkpoint.pt, model.net, metrics.json, PNG")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in RUN_DIR from its last checkpoint")
+    prune = train.add_argument_group("pruning while training")
+    prune.add_argument("--prune", choices=("none", "gradr", "deepr", "magnitude"),
+                       default="none", help="gradr: Gradient Rewiring (Chen et al. 2021); deepr: "
+                       "Deep R (Bellec et al. 2018); magnitude: gradual magnitude pruning")
+    prune.add_argument("--target-connectivity", type=_fraction, metavar="FRACTION",
+                       help="final fraction of nonzero weights per layer (e.g. 0.05)")
+    prune.add_argument("--alpha", type=_positive_float,
+                       help="Grad R prior strength (paper mode); larger prunes more")
+    prune.add_argument("--gradr-mode", choices=("paper", "schedule"),
+                       help="Grad R: paper (the reference's prior, default) or schedule "
+                       "(reaches --target-connectivity per layer exactly)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_cmd_train)
 

@@ -21,11 +21,21 @@ from gradr_lava.network import SpikingNetwork
 
 
 def fold_parametrizations(module: torch.nn.Module) -> None:
-    """Replace every parametrized tensor in ``module`` by its current value, in place."""
-    for submodule in module.modules():
-        if parametrize.is_parametrized(submodule):
-            for name in list(submodule.parametrizations.keys()):
-                parametrize.remove_parametrizations(submodule, name, leave_parametrized=True)
+    """Replace every parametrized tensor in ``module`` by its current value, in place.
+
+    Not ``torch.nn.utils.parametrize.remove_parametrizations``: that deletes the property from
+    the module's generated class, which a deep copy shares with the original, so folding the
+    copy would break the model still being trained.
+    """
+    for submodule in [m for m in module.modules() if parametrize.is_parametrized(m)]:
+        values = {
+            name: getattr(submodule, name).detach().clone()
+            for name in submodule.parametrizations
+        }
+        del submodule.parametrizations
+        submodule.__class__ = submodule.__class__.__bases__[0]
+        for name, value in values.items():
+            submodule.register_parameter(name, torch.nn.Parameter(value))
 
 
 def export_netx(

@@ -13,9 +13,9 @@ checkpoint with identical results to an uninterrupted run.
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from gradr_lava.config import DEFAULT_MODELS, ModelConfig, load_model_config
 from gradr_lava.export import export_netx
 from gradr_lava.network import SpikingNetwork
 from gradr_lava.plots import plot_training_curves
+from gradr_lava.rewiring import Pruner, RewiringError, make_pruner
 
 MODEL_FILE = "model.net"
 METRICS_FILE = "metrics.json"
@@ -53,7 +54,14 @@ class TrainOptions:
     seed: int = 0
     resume: bool = False
     progress: bool = True
-    pruner_factory: Callable[[], Any] | None = field(default=None, compare=False)
+    prune: str = "none"  # none | gradr | deepr | magnitude (gradr_lava.rewiring)
+    target_connectivity: float | None = None  # final fraction of nonzero weights per layer
+    alpha: float | None = None  # Grad R prior strength (paper mode)
+    prune_mode: str | None = None  # Grad R: "paper" or "schedule"
+
+    def prune_settings(self) -> dict[str, Any]:
+        return {"method": self.prune, "target_connectivity": self.target_connectivity,
+                "alpha": self.alpha, "mode": self.prune_mode}
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -82,9 +90,8 @@ class Trainer:
             raise InputError(f"--epochs must be >= 1, got {self.epochs}")
         torch.manual_seed(options.seed)
         self.network = SpikingNetwork(self.config, self.data.image_shape, self.data.num_classes)
-        self.pruner = options.pruner_factory() if options.pruner_factory else None
-        if self.pruner is not None:
-            self.pruner.attach(self.network)
+        self.pruner = self._make_pruner()
+        self.pruner.attach(self.network)
         self.optimizer = torch.optim.Adam(
             self.network.parameters(), lr=self.config.training.learning_rate
         )
@@ -96,6 +103,21 @@ class Trainer:
         self.start_epoch = 0
         self.seconds = 0.0
 
+    def _make_pruner(self) -> Pruner:
+        o = self.options
+        batches = math.ceil(len(self.data.train.labels) / self.config.training.batch_size)
+        needs_steps = o.prune == "magnitude" or (o.prune == "gradr" and o.prune_mode == "schedule")
+        try:
+            return make_pruner(
+                o.prune, target_connectivity=o.target_connectivity, alpha=o.alpha,
+                mode=o.prune_mode, total_steps=self.epochs * batches if needs_steps else None,
+                seed=o.seed,
+            )
+        except RewiringError as exc:
+            message = re.sub(r"\balpha\b", "--alpha", str(exc))
+            message = message.replace("target_connectivity", "--target-connectivity")
+            raise InputError(f"--prune {o.prune}: {message}") from None
+
     # -- state ----------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
@@ -103,7 +125,7 @@ class Trainer:
 
     def _identity(self) -> dict[str, Any]:
         return {"dataset": self.options.dataset, "seed": self.options.seed,
-                "config": self.config.to_dict()}
+                "config": self.config.to_dict(), "prune": self.options.prune_settings()}
 
     def state(self) -> dict[str, Any]:
         return {
@@ -113,7 +135,7 @@ class Trainer:
             "history": self.history,
             "model": self.network.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "pruner": self.pruner.state_dict() if self.pruner is not None else None,
+            "pruner": self.pruner.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -125,8 +147,7 @@ class Trainer:
             )
         self.network.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.pruner is not None:
-            self.pruner.load_state_dict(state["pruner"])
+        self.pruner.load_state_dict(state["pruner"])
         torch.set_rng_state(state["torch_rng"])
         self.history = list(state["history"])
         self.start_epoch = int(state["epoch"])
@@ -154,8 +175,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            if self.pruner is not None:
-                self.pruner.after_step(self.optimizer, self.config.training.learning_rate)
+            self.pruner.after_step(self.optimizer, self.config.training.learning_rate)
             loss_sum += float(loss.detach()) * len(ids)
             correct += int((counts.argmax(dim=1) == labels).sum())
             seen += len(ids)
@@ -207,8 +227,7 @@ class Trainer:
             started = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch + 1, **self.train_epoch(epoch)}
             row.update(self.evaluate())
-            if self.pruner is not None:
-                row.update(self.pruner.end_epoch(epoch, self.epochs))
+            row.update(_connectivity_columns(self.pruner.end_epoch(epoch, self.epochs)))
             row["seconds"] = time.perf_counter() - started
             self.seconds += row["seconds"]
             self.history.append(row)
@@ -237,6 +256,7 @@ class Trainer:
             "dataset": self.options.dataset,
             "model": self.config.to_dict(),
             "seed": self.options.seed,
+            "prune": self.options.prune_settings(),
             "epochs": len(self.history),
             "test_accuracy": self.history[-1]["test_accuracy"] if self.history else math.nan,
             "seconds": self.seconds,
@@ -262,6 +282,18 @@ def layer_shapes(network: SpikingNetwork) -> list[dict[str, Any]]:
             row["weights"] = int(weight.numel())
         rows.append(row)
     return rows
+
+
+def _connectivity_columns(stats: dict[str, Any]) -> dict[str, Any]:
+    """The pruner's per-epoch statistics, nested, plus the headline connectivity figures:
+    ``connectivity`` counts nonzero 8-bit weights (what is exported and deployed),
+    ``connectivity_float`` nonzero float weights (the paper's definition)."""
+    total = stats.get("total", {})
+    return {
+        "connectivity": total.get("connectivity_quantized"),
+        "connectivity_float": total.get("connectivity"),
+        "rewiring": stats,
+    }
 
 
 def _epoch_line(row: dict[str, Any], epochs: int) -> str:
