@@ -344,3 +344,12 @@ def test_format_table_and_write_mapping(tmp_path: Path) -> None:
     assert data["total_cores"] == 8 and data["layers"][1]["cores"] == 6
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mapping.json", "mapping.png"]
+
+
+def test_profiles_docstring_example_runs() -> None:
+    import doctest
+
+    import deploy.profiles
+
+    result = doctest.testmod(deploy.profiles)
+    assert result.attempted > 0 and result.failed == 0
