@@ -244,11 +244,17 @@ def _external(first: LayerMapping, value: Any, time_steps: int) -> tuple[float, 
 
 
 def _fan_out(layer: LayerMapping, nxt: LayerMapping) -> np.ndarray:
-    """Nonzero synapses from each neuron of ``layer`` (stored order) into ``nxt``."""
+    """Nonzero synapses from each neuron of ``layer`` (stored order) into ``nxt`` and, for a
+    recurrent layer, back into itself."""
+    fan = np.zeros(layer.neurons)
     conn = nxt.connectivity
-    if conn is None:
-        return np.zeros(layer.neurons)
-    return np.bincount(conn.indices, minlength=conn.n_pre)[: layer.neurons].astype(float)
+    if conn is not None:
+        fan += np.bincount(conn.indices, minlength=conn.n_pre)[: layer.neurons]
+    own = layer.connectivity
+    if layer.kind == "dense_rec" and own is not None:
+        n_ext = own.n_pre - layer.neurons
+        fan += np.bincount(own.indices, minlength=own.n_pre)[n_ext:]
+    return fan
 
 
 def _routing_pj_per_spike(placed: list[LayerMapping], hw: HardwareProfile) -> dict[int, float]:

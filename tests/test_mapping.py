@@ -353,3 +353,27 @@ def test_profiles_docstring_example_runs() -> None:
 
     result = doctest.testmod(deploy.profiles)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_recurrent_layer_counts_its_own_axons() -> None:
+    # dense_rec: 20 external + 30 recurrent inputs per core (all columns used), and every
+    # neuron's output axons include the layer's own cores that read it.
+    rng = np.random.default_rng(0)
+    w = rng.integers(-5, 6, (30, 20)).astype(np.float32)
+    w[:, 0] = 1  # every core reads every input and every recurrent neuron at least once
+    wr = rng.integers(-5, 6, (30, 30)).astype(np.float32)
+    wr[:, :] = np.where(wr == 0, 1, wr)
+    w2 = np.ones((4, 30), np.float32)
+    layers = (
+        Layer(0, "input", (20,)),
+        Layer(1, "dense_rec", (30,), weight=w, weight_rec=wr, features=(20, 30)),
+        Layer(2, "dense", (4,), weight=w2, features=(30, 4)),
+    )
+    p = load_profile("loihi1", {"neurons_per_core": 8, "output_axons_per_core": 64})
+    m = map_network(NetxNetwork(Path("r.net"), layers), p)
+    rec = m.layers[1]
+    assert rec.core_neurons.tolist() == [8, 8, 8, 6]
+    assert rec.core_input_axons.tolist()[0] == 20 + 30
+    # each neuron reaches the 1 core of layer 2 and all 4 of its own cores: 5 output axons
+    assert rec.core_output_axons.tolist() == [40, 40, 40, 30]
+    assert rec.fan_out_synapses == 30 * 30 + 4 * 30
