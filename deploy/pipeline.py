@@ -1,9 +1,11 @@
 """``gradr-lava deploy``: run a netx file in Lava on test samples and check it against PyTorch.
 
-Steps, in order: read and validate the file -> decide data set, encoding and window (recorded
-in the file by gradr-lava, or given by the user) -> build the test stimulus -> PyTorch reference
-forward (lava-dl blocks rebuilt from the file) -> Lava run -> compare spike by spike -> write
-``deploy.json``.
+Steps, in order: read and validate the file -> map it onto the hardware profile's cores and
+check the budget (before any simulation: an over-budget network fails fast with exit code 3)
+-> decide data set, encoding and window (recorded in the file by gradr-lava, or given by the
+user) -> build the test stimulus -> PyTorch reference forward (lava-dl blocks rebuilt from the
+file) -> Lava run, recording every layer's spikes -> compare spike by spike -> energy per
+inference from the measured activity -> write ``deploy.json``.
 
 Only :func:`deploy_network` touches torch and Lava, by importing :mod:`deploy.reference` and
 :mod:`deploy.lava_sim` when it runs.
@@ -12,19 +14,23 @@ Only :func:`deploy_network` touches torch and Lava, by importing :mod:`deploy.re
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from deploy.atomic import write_json
+from deploy.budget import check_budget
 from deploy.datasets import load_dataset
 from deploy.encoding import RateEncoding
+from deploy.energy import INPUT_KEY, estimate_energy
 from deploy.errors import InputError
+from deploy.mapping import map_network
 from deploy.metadata import METADATA_ATTR, NetworkMetadata
 from deploy.netx_file import NetxNetwork, read_netx
+from deploy.profiles import load_profile
 from deploy.stimulus import present
 
 DEPLOY_FILE = "deploy.json"
@@ -44,6 +50,10 @@ class DeployOptions:
     out: Path | None = None  # default: the model's directory
     time_steps: int | None = None  # only for files without gradr-lava metadata
     progress: bool = True
+    hardware: str = "loihi2"  # profile name or TOML path (deploy/profiles)
+    overrides: Mapping[str, str] = field(default_factory=dict)  # profile constants (--set)
+    max_cores: int | None = None
+    chips: int | None = None
 
 
 def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMetadata:
@@ -88,6 +98,22 @@ def spike_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(a == b)) if a.size else float("nan")
 
 
+def activity_per_inference(
+    network: NetxNetwork, spikes: np.ndarray, step_spike_counts: list[np.ndarray]
+) -> dict[int | str, np.ndarray]:
+    """Spikes per time step of one (average) inference, keyed as :func:`estimate_energy` wants:
+    ``"input"`` for the stimulus, the file's layer index for each layer netx built (netx builds
+    no process for ``flatten`` layers)."""
+    samples = len(spikes)
+    built = [layer.index for layer in network.layers if layer.kind != "flatten"]
+    if len(built) != len(step_spike_counts):
+        raise ValueError(f"recorded {len(step_spike_counts)} layers, expected {len(built)}")
+    activity: dict[int | str, np.ndarray] = {INPUT_KEY: spikes.sum(axis=(0, 1)) / samples}
+    for index, counts in zip(built, step_spike_counts, strict=True):
+        activity[index] = counts / samples
+    return activity
+
+
 def _bar(total: int, enabled: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
     from tqdm import tqdm
 
@@ -101,6 +127,8 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
 
     lava_sim.run_config(options.target)  # a missing backend fails before any work
     network = read_netx(options.model)
+    mapping = map_network(network, load_profile(options.hardware, options.overrides))
+    check_budget(mapping, options.max_cores, options.chips)
     metadata = network_metadata(network, options)
     dataset_name = options.dataset or metadata.dataset
     data = load_dataset(dataset_name, options.data_dir, download=options.download)
@@ -132,6 +160,9 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     finally:
         close()
     lava_pred = run.output_spikes.sum(axis=2).argmax(axis=1)
+    energy = estimate_energy(
+        mapping, activity_per_inference(network, spikes, run.step_spike_counts), metadata.window
+    ).to_dict()
     report: dict[str, Any] = {
         "model": str(options.model),
         "target": options.target,
@@ -151,6 +182,11 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
              "spikes_per_sample": float(counts.sum()) / count}
             for name, counts in zip(run.layer_names, run.neuron_spike_counts, strict=True)
         ],
+        "hardware": mapping.hardware.name,
+        "cores": mapping.total_cores,
+        "chips": mapping.chips,
+        "lower_bound_cores": mapping.lower_bound_cores,
+        "energy": energy,
     }
     if torch_out is not None:
         torch_pred = torch_out.sum(axis=2).argmax(axis=1)

@@ -88,13 +88,41 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
+def _overrides(pairs: list[str] | None) -> dict[str, str]:
+    """``--set KEY=VALUE`` pairs as a dict (values are parsed by the profile loader)."""
+    from deploy.errors import InputError
+
+    overrides = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set synop_pj=23.6")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def _cmd_map(args: argparse.Namespace) -> int:
+    from deploy.budget import check_budget
+    from deploy.mapping import map_file
+    from deploy.mapping_report import format_table, write_mapping
+
+    mapping = map_file(args.model, args.hardware, _overrides(args.set))
+    print(format_table(mapping))
+    out = args.out or args.model.parent
+    json_path, png_path = write_mapping(mapping, out)
+    print(f"wrote {json_path}, {png_path}")
+    check_budget(mapping, args.max_cores, args.chips)
+    return 0
+
+
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
 
     options = DeployOptions(
         model=args.model, target=args.target, dataset=args.dataset, data_dir=args.data_dir,
         download=args.download, samples=args.samples, out=args.out,
-        time_steps=args.time_steps, progress=not args.quiet,
+        time_steps=args.time_steps, progress=not args.quiet, hardware=args.hardware,
+        overrides=_overrides(args.set), max_cores=args.max_cores, chips=args.chips,
     )
     report = deploy_network(options)
     print(f"{report['samples']} {report['dataset']} test samples on {report['target']}: "
@@ -102,6 +130,12 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
           f"PyTorch accuracy {_fmt(report['torch_accuracy'])}, "
           f"spike agreement {_fmt(report['spike_agreement'])}, "
           f"{report['time_steps_per_second']:.0f} time steps/s")
+    joules = report["energy"]["energy_j"]
+    breakdown = ", ".join(f"{name} {1e9 * value:.3f}" for name, value in joules.items()
+                          if name not in ("dynamic", "total") and value is not None)
+    print(f"{report['hardware']}: {report['cores']} cores on {report['chips']} chip(s); "
+          f"estimated energy per inference {1e9 * joules['total']:.3f} nJ "
+          f"({breakdown}; nJ, an estimate from pre-silicon figures: see deploy.json)")
     if report.get("note"):
         print(report["note"])
     out = options.out or options.model.parent
@@ -160,9 +194,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="presentation steps, only for netx files not written by gradr-lava")
     deploy.add_argument("--out", type=Path, metavar="DIR",
                         help="directory for deploy.json (default: the model's directory)")
+    _add_hardware_flags(deploy)
     deploy.add_argument("--quiet", action="store_true", help="no progress bar")
     deploy.set_defaults(handler=_cmd_deploy)
+
+    mapper = commands.add_parser(
+        "map", help="map a netx HDF5 network onto Loihi cores and check a core budget",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mapper.add_argument("model", type=Path, metavar="MODEL.net", help="netx HDF5 file")
+    _add_hardware_flags(mapper)
+    mapper.add_argument("--out", type=Path, metavar="DIR",
+                        help="directory for mapping.json and mapping.png (default: the model's)")
+    mapper.set_defaults(handler=_cmd_map)
     return parser
+
+
+def _add_hardware_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hardware")
+    group.add_argument("--hardware", default="loihi2", metavar="PROFILE",
+                       help="hardware profile: loihi1, loihi2 or a TOML file (default loihi2)")
+    group.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a profile constant, e.g. --set synop_pj=27.1 (repeatable)")
+    group.add_argument("--max-cores", type=_positive_int, metavar="N",
+                       help="fail with exit code 3 if the network needs more than N cores")
+    group.add_argument("--chips", type=_positive_int, metavar="N",
+                       help="fail with exit code 3 if the network needs more than N chips")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -112,3 +112,39 @@ def test_deploy_prints_and_writes_the_report(tiny_run: Path, tmp_path: Path) -> 
                 "time_steps_per_second"):
         assert key in report
     assert report["samples"] == 12
+    assert report["cores"] >= 2 and report["chips"] == 1
+    energy = report["energy"]
+    assert energy["energy_j"]["total"] > 0
+    assert all("source" in str(constant) for constant in energy["constants"].values())
+    assert "cores on 1 chip(s)" in result.stdout
+
+
+def test_map_prints_the_table_and_writes_json_and_png(tiny_run: Path, tmp_path: Path) -> None:
+    result = run("map", tiny_run / "model.net", "--hardware", "loihi2", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "synapse" in result.stdout.lower()
+    mapping = json.loads((tmp_path / "mapping.json").read_text())
+    for key in ("total_cores", "chips", "lower_bound_cores", "layers"):
+        assert key in mapping
+    assert (tmp_path / "mapping.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_map_over_budget_exits_3_naming_layer_and_limit(tiny_run: Path, tmp_path: Path) -> None:
+    result = run("map", tiny_run / "model.net", "--max-cores", "1", "--out", tmp_path)
+    assert result.returncode == 3
+    assert "layer 0" in result.stderr
+    assert "budget allows 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_deploy_over_budget_exits_3_before_simulating(tiny_run: Path, tmp_path: Path) -> None:
+    result = run("deploy", tiny_run / "model.net", "--target", "lava-sim", "--max-cores", "1",
+                 "--out", tmp_path)
+    assert result.returncode == 3
+    assert not (tmp_path / "deploy.json").exists()
+
+
+def test_bad_profile_override_exits_2(tiny_run: Path, tmp_path: Path) -> None:
+    result = run("map", tiny_run / "model.net", "--set", "no_such_constant=1", "--out", tmp_path)
+    assert result.returncode == 2
+    assert "no_such_constant" in result.stderr
