@@ -9,7 +9,7 @@ deploy.lava_compat.install()
 import lava.lib.dl.slayer as slayer  # noqa: E402
 
 from gradr_lava.rewiring import RewiringError, make_pruner  # noqa: E402
-from gradr_lava.rewiring.deepr import soft_theta_min  # noqa: E402
+from gradr_lava.rewiring.deepr import sample_without_replacement, soft_theta_min  # noqa: E402
 from gradr_lava.rewiring.parametrization import hidden_parameter  # noqa: E402
 
 torch.set_num_threads(1)
@@ -112,6 +112,21 @@ def test_soft_deepr_without_noise_leaves_dormant_thetas_alone_despite_adam_momen
         train_step(net, pruner, optimizer)
     still = theta.detach()[dormant]
     assert torch.equal(still, frozen)
+
+
+@pytest.mark.parametrize("population, count", [(1000, 3), (10, 9), (5, 5), (7, 0)])
+def test_sample_without_replacement_draws_distinct_indices(population, count):
+    generator = torch.Generator().manual_seed(0)
+    drawn = sample_without_replacement(population, count, generator)
+    assert drawn.numel() == count == len(set(drawn.tolist()))
+    assert all(0 <= i < population for i in drawn.tolist())
+    # Every index can be drawn: over many draws of 3 from 10, all 10 appear.
+    seen = set()
+    for _ in range(50):
+        seen.update(sample_without_replacement(10, 3, generator).tolist())
+    assert seen == set(range(10))
+    with pytest.raises(ValueError):
+        sample_without_replacement(3, 4, generator)
 
 
 def test_deepr_rejects_bad_options():

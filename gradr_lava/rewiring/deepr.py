@@ -41,6 +41,31 @@ def soft_theta_min(temperature: float, l1: float, target: float) -> float | None
     return -temperature * sparsity / (l1 * (1.0 - sparsity))
 
 
+def sample_without_replacement(population: int, count: int,
+                               generator: torch.Generator) -> torch.Tensor:
+    """``count`` distinct indices drawn uniformly from range(population), in draw order.
+
+    Draws with replacement and skips repeats (equivalent to drawing without replacement), so
+    the cost is O(count), not the O(population) of a full ``randperm``: a Deep R step usually
+    revives a handful of connections among hundreds of thousands of dormant ones.
+
+    Raises:
+        ValueError: count > population.
+    """
+    if count > population:
+        raise ValueError(f"cannot draw {count} distinct indices from {population}")
+    if 2 * count > population:  # dense draw: a permutation is cheaper than many repeats
+        return torch.randperm(population, generator=generator)[:count]
+    chosen: dict[int, None] = {}  # insertion-ordered set
+    while len(chosen) < count:
+        draws = torch.randint(population, (2 * (count - len(chosen)),), generator=generator)
+        for index in draws.tolist():
+            chosen.setdefault(index)
+            if len(chosen) == count:
+                break
+    return torch.tensor(list(chosen), dtype=torch.long)
+
+
 class DeepR(RewiringPruner):
     """Deep R pruner (hard by default, ``soft=True`` for soft Deep R).
 
@@ -120,7 +145,7 @@ class DeepR(RewiringPruner):
         missing = target_count(state.target, theta.numel()) - int(torch.count_nonzero(alive))
         if missing > 0:
             dormant = torch.nonzero(~alive.flatten()).squeeze(1)
-            pick = torch.randperm(dormant.numel(), generator=self._generator)[:missing]
+            pick = sample_without_replacement(dormant.numel(), missing, self._generator)
             revived = dormant[pick.to(dormant.device)]
             theta.view(-1)[revived] = self._regrow_theta
             alive.view(-1)[revived] = True

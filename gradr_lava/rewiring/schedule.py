@@ -76,16 +76,20 @@ def count_shift(theta: torch.Tensor, count: int, margin: float) -> float:
         margin: theta a regrown connection gets, in weight units (> 0).
     """
     flat = theta.detach().flatten()
-    numel = flat.numel()
-    present = int(torch.count_nonzero(flat > 0))
+    positive = flat > 0
+    present = int(torch.count_nonzero(positive))
     if present == count:
         return 0.0
-    # kthvalue is the k-th SMALLEST (1-based): the k-th largest is the (n - k + 1)-th smallest.
     if present > count:
-        return float(torch.kthvalue(flat, numel - count).values)  # v_{count+1}
-    v_count = torch.kthvalue(flat, numel - count + 1).values
+        # v_{count+1} is the (present - count)-th smallest positive theta (kthvalue is 1-based).
+        return float(torch.kthvalue(flat[positive], present - count).values)
+    # v_count and v_{count+1} are the (count - present)-th and next largest non-positive theta.
+    missing = count - present
+    rest = flat[~positive]
+    top = torch.topk(rest, min(missing + 1, rest.numel())).values
+    v_count = top[missing - 1]
     below = torch.nextafter(v_count, torch.full_like(v_count, -torch.inf))
     shift = torch.minimum(v_count - margin, below)  # rounding must not reach v_count
-    if count < numel:
-        shift = torch.maximum(shift, torch.kthvalue(flat, numel - count).values)  # v_{count+1}
+    if missing < rest.numel():
+        shift = torch.maximum(shift, top[missing])  # v_{count+1}
     return float(shift)
