@@ -54,6 +54,7 @@ class DeployOptions:
     overrides: Mapping[str, str] = field(default_factory=dict)  # profile constants (--set)
     max_cores: int | None = None
     chips: int | None = None
+    record_activity: bool = True  # False: record only the output layer (faster, no energy)
 
 
 def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMetadata:
@@ -155,14 +156,15 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     try:
         run = lava_sim.run_lava(
             network.path, spikes, metadata.window, metadata.input_shape,
-            target=options.target, progress=update,
+            target=options.target, progress=update, record_hidden=options.record_activity,
         )
     finally:
         close()
     lava_pred = run.output_spikes.sum(axis=2).argmax(axis=1)
-    energy = estimate_energy(
-        mapping, activity_per_inference(network, spikes, run.step_spike_counts), metadata.window
-    ).to_dict()
+    energy = None
+    if options.record_activity:
+        activity = activity_per_inference(network, spikes, run.step_spike_counts)
+        energy = estimate_energy(mapping, activity, metadata.window).to_dict()
     report: dict[str, Any] = {
         "model": str(options.model),
         "target": options.target,

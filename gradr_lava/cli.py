@@ -130,7 +130,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
           f"PyTorch accuracy {_fmt(report['torch_accuracy'])}, "
           f"spike agreement {_fmt(report['spike_agreement'])}, "
           f"{report['time_steps_per_second']:.0f} time steps/s")
-    joules = report["energy"]["energy_j"]
+    joules = report["energy"]["energy_j"]  # the CLI always records activity
     breakdown = ", ".join(f"{name} {1e9 * value:.3f}" for name, value in joules.items()
                           if name not in ("dynamic", "total") and value is not None)
     print(f"{report['hardware']}: {report['cores']} cores on {report['chips']} chip(s); "

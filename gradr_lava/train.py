@@ -55,7 +55,7 @@ class TrainOptions:
     resume: bool = False
     progress: bool = True
     prune: str = "none"  # none | gradr | deepr | magnitude (gradr_lava.rewiring)
-    target_connectivity: float | None = None  # final fraction of nonzero weights per layer
+    target_connectivity: float | dict[int, float] | None = None  # nonzero fraction (per layer)
     alpha: float | None = None  # Grad R prior strength (paper mode)
     prune_mode: str | None = None  # Grad R: "paper" or "schedule"
 

@@ -1,0 +1,205 @@
+"""Accuracy vs connectivity on the Grad R paper's MNIST 2FC network (784-800-10, T = 8).
+
+Trains, with the same epoch budget each: the dense network; Grad R (paper mode) at several
+alpha; then Deep R and gradual magnitude pruning at the connectivity the Grad R run closest to
+5% actually reached (matched connectivity). Every trained network is exported and run in Lava
+(CPU, fixed point) on the MNIST test set; the table has float (quantized PyTorch) and Lava
+accuracy, deployed connectivity (nonzero 8-bit weights / all weights), training time per epoch.
+
+Runs are resumable: each run lives in ``OUT/<name>/``; a finished run is not retrained, an
+interrupted one resumes from its last epoch. Results go to ``OUT/results.json`` and
+``OUT/accuracy_vs_connectivity.png``; ``--markdown PATH`` also writes the table.
+
+    python benchmarks/mnist_connectivity.py --epochs 8 --out runs/bench/mnist \\
+        --markdown docs/results-mnist.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
+MATCH_CONNECTIVITY = 0.05  # the Grad R run nearest to this sets the baselines' target
+
+
+def train_run(name: str, args: argparse.Namespace, **prune: Any) -> dict[str, Any]:
+    from gradr_lava.train import METRICS_FILE, TrainOptions, train
+
+    out = args.out / name
+    if (out / METRICS_FILE).exists():
+        metrics = json.loads((out / METRICS_FILE).read_text())
+        if metrics["epochs"] >= args.epochs:
+            return metrics
+    options = TrainOptions(
+        dataset="mnist", data_dir=args.data_dir, model="mnist-2fc", out=out, epochs=args.epochs,
+        seed=args.seed, resume=(out / "checkpoint.pt").exists(), progress=not args.quiet,
+        **prune,
+    )
+    return train(options)
+
+
+def lava_run(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    from deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
+
+    out = args.out / name
+    report_path = out / DEPLOY_FILE
+    if report_path.exists():
+        report = json.loads(report_path.read_text())
+        if report["samples"] == args.lava_samples:
+            return report
+    return deploy_network(DeployOptions(
+        model=out / "model.net", data_dir=args.data_dir, samples=args.lava_samples, out=out,
+        progress=not args.quiet, record_activity=False,
+    ))
+
+
+def row(name: str, method: str, alpha: float | None, metrics: dict[str, Any],
+        report: dict[str, Any] | None) -> dict[str, Any]:
+    last = metrics["history"][-1]
+    return {
+        "run": name,
+        "method": method,
+        "alpha": alpha,
+        "target_connectivity": metrics["prune"]["target_connectivity"],
+        "connectivity": last["connectivity"],
+        "connectivity_float": last["connectivity_float"],
+        "layer_connectivity": [layer["connectivity_quantized"]
+                               for layer in last["rewiring"]["layers"]],
+        "float_accuracy": metrics["test_accuracy"],
+        "lava_accuracy": report["lava_accuracy"] if report else None,
+        "torch_accuracy_same_samples": report["torch_accuracy"] if report else None,
+        "spike_agreement": report["spike_agreement"] if report else None,
+        "lava_samples": report["samples"] if report else 0,
+        "epochs": metrics["epochs"],
+        "seconds_per_epoch": metrics["seconds"] / metrics["epochs"],
+        "train_seconds": metrics["seconds"],
+    }
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    dense = next((r for r in rows if r["method"] == "none"), None)
+    lines = [
+        "| run | method | alpha | connectivity (8-bit nonzero) | float accuracy | "
+        "Lava accuracy | spike agreement | s/epoch | x dense time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = (f"{r['seconds_per_epoch'] / dense['seconds_per_epoch']:.2f}"
+                 if dense else "-")
+        lava = f"{100 * r['lava_accuracy']:.2f}%" if r["lava_accuracy"] is not None else "-"
+        agree = f"{r['spike_agreement']:.4f}" if r["spike_agreement"] is not None else "-"
+        lines.append(
+            f"| {r['run']} | {r['method']} | {r['alpha'] if r['alpha'] is not None else '-'} | "
+            f"{100 * r['connectivity']:.2f}% | {100 * r['float_accuracy']:.2f}% | {lava} | "
+            f"{agree} | {r['seconds_per_epoch']:.1f} | {ratio} |"
+        )
+    lines.append("")
+    lines.append(f"Machine: {meta['machine']}. Epochs per run: {meta['epochs']} (the paper "
+                 f"trains 512). Lava: {meta['lava_samples']} test images per run. "
+                 f"Command: `{meta['command']}`.")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deploy.atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    markers = {"none": "s", "gradr": "o", "deepr": "^", "magnitude": "v"}
+    for method in markers:
+        points = [r for r in rows if r["method"] == method]
+        if not points:
+            continue
+        accuracy = [100 * (r["lava_accuracy"] if r["lava_accuracy"] is not None
+                           else r["float_accuracy"]) for r in points]
+        ax.plot([100 * r["connectivity"] for r in points], accuracy, markers[method],
+                label=method, markersize=8)
+    ax.set_xscale("log")
+    ax.set(xlabel="connectivity: nonzero 8-bit weights (%)", ylabel="test accuracy in Lava (%)",
+           title="MNIST 2FC (784-800-10), T = 8")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.03, 0.06, 0.12])
+    parser.add_argument("--target", type=float, default=0.95,
+                        help="Grad R target sparsity p's complement (connectivity in mu)")
+    parser.add_argument("--schedule-target", type=float, default=0.05,
+                        help="also run Grad R's schedule mode to this connectivity (0: skip)")
+    parser.add_argument("--lava-samples", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "mnist")
+    parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser.add_argument("--skip-lava", action="store_true")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    target = 1.0 - args.target if args.target > 0.5 else args.target
+
+    from deploy.atomic import atomic_path, write_json
+
+    started = time.perf_counter()
+    plan: list[tuple[str, str, float | None, dict[str, Any]]] = [("dense", "none", None, {})]
+    for alpha in args.alphas:
+        plan.append((f"gradr-a{alpha:g}", "gradr", alpha,
+                     {"prune": "gradr", "alpha": alpha, "target_connectivity": target}))
+    if args.schedule_target > 0:
+        plan.append((f"gradr-schedule-{100 * args.schedule_target:g}pct", "gradr", None,
+                     {"prune": "gradr", "prune_mode": "schedule",
+                      "target_connectivity": args.schedule_target}))
+    rows = []
+    for name, method, alpha, prune in plan:
+        metrics = train_run(name, args, **prune)
+        report = None if args.skip_lava else lava_run(name, args)
+        rows.append(row(name, method, alpha, metrics, report))
+        print(f"{name}: connectivity {100 * rows[-1]['connectivity']:.2f}%, "
+              f"float {rows[-1]['float_accuracy']:.4f}", flush=True)
+    gradr_rows = [r for r in rows if r["method"] == "gradr" and r["alpha"] is not None]
+    matched = min(gradr_rows, key=lambda r: abs(r["connectivity"] - MATCH_CONNECTIVITY))
+    # Baselines get each layer's connectivity that Grad R reached, so totals match too.
+    per_layer = {i: c for i, c in enumerate(matched["layer_connectivity"])}
+    for method in ("deepr", "magnitude"):
+        name = f"{method}-matched"
+        metrics = train_run(name, args, prune=method, target_connectivity=per_layer)
+        report = None if args.skip_lava else lava_run(name, args)
+        rows.append(row(name, method, None, metrics, report))
+    meta = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                   f"Python {platform.python_version()}",
+        "epochs": args.epochs,
+        "lava_samples": 0 if args.skip_lava else args.lava_samples,
+        "matched_to": matched["run"],
+        "command": "python " + " ".join(["benchmarks/mnist_connectivity.py", *sys.argv[1:]]),
+        "wall_seconds": time.perf_counter() - started,
+    }
+    write_json(args.out / "results.json", {"meta": meta, "rows": rows})
+    plot(rows, args.out / "accuracy_vs_connectivity.png")
+    table = markdown(rows, meta)
+    print(table)
+    if args.markdown:
+        with atomic_path(args.markdown) as tmp:
+            tmp.write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
