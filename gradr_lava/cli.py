@@ -72,7 +72,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         download=args.download, epochs=args.epochs, seed=args.seed, resume=args.resume,
         progress=not args.quiet, prune=args.prune,
         target_connectivity=args.target_connectivity, alpha=args.alpha,
-        prune_mode=args.gradr_mode,
+        prune_mode=args.gradr_mode, fit_cores=args.fit_cores, fit_chips=args.fit_chips,
+        hardware=args.hardware, budget_allocation=args.budget_allocation,
     ))
     print(f"test accuracy (quantized PyTorch forward): {metrics['test_accuracy']:.4f} "
           f"after {metrics['epochs']} epochs, {metrics['seconds']:.1f} s")
@@ -81,6 +82,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"connectivity (nonzero 8-bit weights / all weights): "
               f"{100 * last['connectivity']:.2f}%")
     print(f"wrote {args.out / MODEL_FILE}, {args.out / 'metrics.json'}")
+    budget = metrics.get("core_budget")
+    if budget is not None:
+        targets = ", ".join(f"layer {layer['index']} {100 * layer['target_connectivity']:.1f}%"
+                            for layer in budget["layers"])
+        print(f"core budget {budget['budget_cores']} on {budget['hardware']} "
+              f"({budget['allocation']}: {targets}): the exported network needs "
+              f"{budget['mapped_cores']} cores")
+        if not budget["fits"]:
+            print(f"gradr-lava train: the network does not fit: {budget['mapped_cores']} cores "
+                  f"needed, budget {budget['budget_cores']} (over by "
+                  f"{budget['over_budget_by']}); the model is saved in {args.out}",
+                  file=sys.stderr)
+            return 3
     return 0
 
 
@@ -176,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--gradr-mode", choices=("paper", "schedule"),
                        help="Grad R: paper (the reference's prior, default) or schedule "
                        "(reaches --target-connectivity per layer exactly)")
+    fit = train.add_argument_group("training to a core budget (hardware-aware rewiring)")
+    fit.add_argument("--fit-cores", type=_positive_int, metavar="N",
+                     help="derive per-layer connectivity targets so the network fits N cores, "
+                     "and train with Grad R toward them (exit 3 if the result does not fit)")
+    fit.add_argument("--fit-chips", type=_positive_int, metavar="N",
+                     help="as --fit-cores, with the cores of N chips")
+    fit.add_argument("--hardware", default="loihi2", metavar="PROFILE",
+                     help="hardware profile for --fit-cores: loihi1, loihi2 or a TOML file")
+    fit.add_argument("--budget-allocation", choices=("budget-aware", "uniform"),
+                     default="budget-aware", help="split the budget by layer size and fan-in "
+                     "(default), or one connectivity for all layers (baseline)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_cmd_train)
 

@@ -27,10 +27,14 @@ from deploy.atomic import write_json
 from deploy.datasets import Dataset, load_dataset
 from deploy.encoding import RateEncoding
 from deploy.errors import InputError
+from deploy.mapping import map_file
+from deploy.mapping_report import write_mapping
 from deploy.metadata import NetworkMetadata
+from deploy.profiles import load_profile
 from deploy.stimulus import present
 from gradr_lava.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from gradr_lava.config import DEFAULT_MODELS, ModelConfig, load_model_config
+from gradr_lava.core_budget import BudgetPlan, plan_budget, uniform_targets
 from gradr_lava.export import export_netx
 from gradr_lava.network import SpikingNetwork
 from gradr_lava.plots import plot_training_curves
@@ -58,10 +62,16 @@ class TrainOptions:
     target_connectivity: float | dict[int, float] | None = None  # nonzero fraction (per layer)
     alpha: float | None = None  # Grad R prior strength (paper mode)
     prune_mode: str | None = None  # Grad R: "paper" or "schedule"
+    fit_cores: int | None = None  # train to fit this many cores (gradr_lava.core_budget)
+    fit_chips: int | None = None  # ... or this many chips
+    hardware: str = "loihi2"  # profile for --fit-cores / --fit-chips
+    budget_allocation: str = "budget-aware"  # or "uniform" (the baseline)
 
     def prune_settings(self) -> dict[str, Any]:
         return {"method": self.prune, "target_connectivity": self.target_connectivity,
-                "alpha": self.alpha, "mode": self.prune_mode}
+                "alpha": self.alpha, "mode": self.prune_mode, "fit_cores": self.fit_cores,
+                "fit_chips": self.fit_chips, "hardware": self.hardware,
+                "budget_allocation": self.budget_allocation}
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -90,6 +100,7 @@ class Trainer:
             raise InputError(f"--epochs must be >= 1, got {self.epochs}")
         torch.manual_seed(options.seed)
         self.network = SpikingNetwork(self.config, self.data.image_shape, self.data.num_classes)
+        self.budget_plan = self._plan_budget()
         self.pruner = self._make_pruner()
         self.pruner.attach(self.network)
         self.optimizer = torch.optim.Adam(
@@ -103,14 +114,39 @@ class Trainer:
         self.start_epoch = 0
         self.seconds = 0.0
 
+    def _plan_budget(self) -> BudgetPlan | None:
+        o = self.options
+        if o.fit_cores is None and o.fit_chips is None:
+            return None
+        if o.target_connectivity is not None or o.prune not in ("none", "gradr"):
+            raise InputError(
+                "--fit-cores/--fit-chips derive --target-connectivity per layer and train with "
+                "Grad R: drop --target-connectivity and --prune"
+            )
+        shapes = []
+        for block in self.network.synaptic_blocks:
+            if type(block).__name__ != "Dense":
+                raise InputError(f"--fit-cores supports dense layers only; {self.config.source} "
+                                 f"has a {type(block).__name__} layer")
+            shapes.append(tuple(block.synapse.weight.shape[:2]))
+        budget = o.fit_cores
+        if o.fit_chips is not None:
+            chip_cores = load_profile(o.hardware).cores_per_chip * o.fit_chips
+            budget = chip_cores if budget is None else min(budget, chip_cores)
+        plan = plan_budget if o.budget_allocation == "budget-aware" else uniform_targets
+        return plan(shapes, budget, o.hardware, seed=o.seed)
+
     def _make_pruner(self) -> Pruner:
         o = self.options
+        method, mode, targets = o.prune, o.prune_mode, o.target_connectivity
+        if self.budget_plan is not None:
+            method, mode, targets = "gradr", o.prune_mode or "schedule", self.budget_plan.targets
         batches = math.ceil(len(self.data.train.labels) / self.config.training.batch_size)
-        needs_steps = o.prune == "magnitude" or (o.prune == "gradr" and o.prune_mode == "schedule")
+        needs_steps = method == "magnitude" or (method == "gradr" and mode == "schedule")
         try:
             return make_pruner(
-                o.prune, target_connectivity=o.target_connectivity, alpha=o.alpha,
-                mode=o.prune_mode, total_steps=self.epochs * batches if needs_steps else None,
+                method, target_connectivity=targets, alpha=o.alpha,
+                mode=mode, total_steps=self.epochs * batches if needs_steps else None,
                 seed=o.seed,
             )
         except RewiringError as exc:
@@ -267,8 +303,24 @@ class Trainer:
             "history": self.history,
             "files": {"model": MODEL_FILE, "curves": CURVES_FILE, "checkpoint": CHECKPOINT_NAME},
         }
+        if self.budget_plan is not None:
+            metrics["core_budget"] = self.check_core_budget(out / MODEL_FILE)
         write_json(out / METRICS_FILE, metrics)
         return metrics
+
+    def check_core_budget(self, model: Path) -> dict[str, Any]:
+        """Map the exported file with ``gradr-lava map``'s mapper and compare with the plan."""
+        plan = self.budget_plan
+        mapping = map_file(model, self.options.hardware)
+        write_mapping(mapping, model.parent)
+        return {
+            **plan.to_dict(),
+            "mapped_cores": mapping.total_cores,
+            "mapped_layers": [{"index": m.index, "cores": m.cores,
+                               "limiting_resource": m.limiting} for m in mapping.layers],
+            "fits": mapping.total_cores <= plan.budget_cores,
+            "over_budget_by": max(0, mapping.total_cores - plan.budget_cores),
+        }
 
 
 def layer_shapes(network: SpikingNetwork) -> list[dict[str, Any]]:
