@@ -17,7 +17,6 @@ interrupted one resumes from its last epoch. Results go to ``OUT/results.json`` 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -25,40 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _runs import lava_run, train_run
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 MATCH_CONNECTIVITY = 0.05  # the Grad R run nearest to this sets the baselines' target
-
-
-def train_run(name: str, args: argparse.Namespace, **prune: Any) -> dict[str, Any]:
-    from gradr_lava.train import METRICS_FILE, TrainOptions, train
-
-    out = args.out / name
-    if (out / METRICS_FILE).exists():
-        metrics = json.loads((out / METRICS_FILE).read_text())
-        if metrics["epochs"] >= args.epochs:
-            return metrics
-    options = TrainOptions(
-        dataset="mnist", data_dir=args.data_dir, model="mnist-2fc", out=out, epochs=args.epochs,
-        seed=args.seed, resume=(out / "checkpoint.pt").exists(), progress=not args.quiet,
-        **prune,
-    )
-    return train(options)
-
-
-def lava_run(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    from deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
-
-    out = args.out / name
-    report_path = out / DEPLOY_FILE
-    if report_path.exists():
-        report = json.loads(report_path.read_text())
-        if report["samples"] == args.lava_samples:
-            return report
-    return deploy_network(DeployOptions(
-        model=out / "model.net", data_dir=args.data_dir, samples=args.lava_samples, out=out,
-        progress=not args.quiet, record_activity=False,
-    ))
 
 
 def row(name: str, method: str, alpha: float | None, metrics: dict[str, Any],

@@ -1,0 +1,39 @@
+"""Shared by the MNIST benchmarks: resumable training runs and Lava evaluations on disk."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def train_run(name: str, args: argparse.Namespace, **options: Any) -> dict[str, Any]:
+    """Train ``args.out/name`` on MNIST 2FC for ``args.epochs`` (skip if done, resume if cut)."""
+    from gradr_lava.train import METRICS_FILE, TrainOptions, train
+
+    out = args.out / name
+    if (out / METRICS_FILE).exists():
+        metrics = json.loads((out / METRICS_FILE).read_text())
+        if metrics["epochs"] >= args.epochs:
+            return metrics
+    return train(TrainOptions(
+        dataset="mnist", data_dir=args.data_dir, model="mnist-2fc", out=out, epochs=args.epochs,
+        seed=args.seed, resume=(out / "checkpoint.pt").exists(), progress=not args.quiet,
+        **options,
+    ))
+
+
+def lava_run(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run ``args.out/name/model.net`` in Lava on ``args.lava_samples`` test images (cached)."""
+    from deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
+
+    out = args.out / name
+    report_path = out / DEPLOY_FILE
+    if report_path.exists():
+        report = json.loads(report_path.read_text())
+        if report["samples"] == args.lava_samples:
+            return report
+    return deploy_network(DeployOptions(
+        model=out / "model.net", data_dir=args.data_dir, samples=args.lava_samples, out=out,
+        progress=not args.quiet, record_activity=False,
+    ))
