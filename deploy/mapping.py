@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from deploy.errors import BudgetError, InputError
+from deploy.metadata import recorded_input_shape
 from deploy.netx_file import Layer, NetxNetwork, delay_bits, read_netx, weight_format
 from deploy.profiles import HardwareProfile, load_profile
 
@@ -497,12 +498,23 @@ def map_file(
     hardware: str | Path = "loihi2",
     overrides: Mapping[str, str | float | int | bool] | None = None,
 ) -> NetworkMapping:
-    """Read a netx file and map it onto ``hardware`` (profile name or TOML path)."""
-    return map_network(read_netx(path), load_profile(hardware, overrides))
+    """Read a netx file and map it onto ``hardware`` (profile name or TOML path).
+
+    A conv-first network without an input layer is mapped with the input shape gradr-lava
+    recorded in the file (:mod:`deploy.metadata`).
+    """
+    net = read_netx(path)
+    input_shape = recorded_input_shape(net.attrs, str(net.path))
+    return map_network(net, load_profile(hardware, overrides), input_shape)
 
 
-def map_network(net: NetxNetwork, profile: HardwareProfile) -> NetworkMapping:
+def map_network(
+    net: NetxNetwork, profile: HardwareProfile, input_shape: tuple[int, ...] | None = None
+) -> NetworkMapping:
     """Place every layer of ``net`` on cores of ``profile`` (layers mapped last to first).
+
+    ``input_shape`` is netx's ``(x, y, f)`` input shape, needed when the first layer is conv
+    and the file has no input layer (as gradr-lava records it in its metadata).
 
     Raises:
         InputError: a layer type netx cannot run either (pool, average, ...), or a conv layer
@@ -529,7 +541,7 @@ def map_network(net: NetxNetwork, profile: HardwareProfile) -> NetworkMapping:
     for i in reversed(list(pre_of)):
         layer, pre = layers[i], pre_of[i]
         label = f"{net.path.name}: layer {i} ({layer.kind})"
-        conn, wbits, dbits = _connectivity(net, i, pre, profile, warnings)
+        conn, wbits, dbits = _connectivity(net, i, pre, profile, warnings, input_shape)
         bits = wbits + dbits
         own = np.zeros(layer.neurons, np.int64)
         for _ in range(2 if layer.kind == "dense_rec" else 1):
@@ -578,7 +590,8 @@ def map_network(net: NetxNetwork, profile: HardwareProfile) -> NetworkMapping:
 
 
 def _connectivity(
-    net: NetxNetwork, i: int, pre: int | None, profile: HardwareProfile, warnings: list[str]
+    net: NetxNetwork, i: int, pre: int | None, profile: HardwareProfile, warnings: list[str],
+    input_shape: tuple[int, ...] | None = None,
 ) -> tuple[Connectivity, int, int]:
     layer = net.layers[i]
     if layer.kind == "input":
@@ -586,18 +599,20 @@ def _connectivity(
         empty = np.zeros(layer.neurons + 1, np.int64)
         return Connectivity(empty, np.zeros(0, np.int32), 0, order), 0, 0
     if layer.kind == "conv":
-        if pre is None:
+        if pre is None and input_shape is None:
             raise InputError(
                 f"{net.path}: conv layer {i} is the first layer; its input size is unknown. "
                 "Export the network with an input layer (slayer.block.*.Input)"
             )
+        # netx's input_shape is (x, y, f); stored shapes are (f, y, x)
+        pre_shape = tuple(reversed(input_shape)) if pre is None else net.layers[pre].shape
         geometry, kernel = layer.conv, layer.kernel()
         if geometry is None:
             raise InputError(f"{net.path}: conv layer {i} has no geometry")
         weights = kernel
         conn = conv_connectivity(
             _nonzero(kernel),
-            net.layers[pre].shape,  # type: ignore[arg-type]
+            pre_shape,  # type: ignore[arg-type]
             layer.shape,  # type: ignore[arg-type]
             geometry.stride,
             geometry.padding,

@@ -15,6 +15,7 @@ neuron states every ``window`` steps.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,3 +57,10 @@ class NetworkMetadata:
                 f"{source}: root attribute {METADATA_ATTR!r} is not valid gradr-lava metadata "
                 f"({exc}); re-export the model or pass --dataset explicitly"
             ) from None
+
+
+def recorded_input_shape(attrs: Mapping[str, Any], source: str) -> tuple[int, ...] | None:
+    """netx ``(x, y, f)`` input shape recorded by gradr-lava in a file's root ``attrs``."""
+    if METADATA_ATTR not in attrs:
+        return None
+    return NetworkMetadata.from_json(str(attrs[METADATA_ATTR]), source).input_shape

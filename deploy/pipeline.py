@@ -128,9 +128,10 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
 
     lava_sim.run_config(options.target)  # a missing backend fails before any work
     network = read_netx(options.model)
-    mapping = map_network(network, load_profile(options.hardware, options.overrides))
-    check_budget(mapping, options.max_cores, options.chips)
     metadata = network_metadata(network, options)
+    profile = load_profile(options.hardware, options.overrides)
+    mapping = map_network(network, profile, metadata.input_shape)
+    check_budget(mapping, options.max_cores, options.chips)
     dataset_name = options.dataset or metadata.dataset
     data = load_dataset(dataset_name, options.data_dir, download=options.download)
     test = data.test

@@ -148,3 +148,13 @@ def test_bad_profile_override_exits_2(tiny_run: Path, tmp_path: Path) -> None:
     result = run("map", tiny_run / "model.net", "--set", "no_such_constant=1", "--out", tmp_path)
     assert result.returncode == 2
     assert "no_such_constant" in result.stderr
+
+
+def test_map_uses_the_recorded_input_shape_of_a_conv_first_network(
+    tiny_conv_run: Path, tmp_path: Path
+) -> None:
+    result = run("map", tiny_conv_run / "model.net", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    layers = json.loads((tmp_path / "mapping.json").read_text())["layers"]
+    assert layers[0]["type"] == "conv" and layers[0]["cores"] >= 1
+    assert layers[0]["neurons"] == 4 * 4 * 4  # 4 channels of 4 x 4 (8 x 8, stride 2)
