@@ -16,24 +16,33 @@ whole receptive-field neighbourhoods). Each core must satisfy four limits of the
   axon's synapse-map entry carries a compartment base). Each axon uses the cheaper encoding.
 
 The packing is greedy: each core takes the longest run that fits (binary search on one
-vectorised cost evaluation). Per layer the result reports a lower bound on the cores any
-placement needs (see :func:`lower_bounds`). Conv layers are costed synapse by synapse (no
+vectorised cost evaluation), which is optimal for the order; :func:`map_file` also tries two
+other orders for dense layers. Per layer the result reports a proven lower bound on the cores
+any placement needs: the counting bounds of :func:`lower_bounds`, refined on first use by
+:mod:`deploy.lower_bound` (:class:`LayerBounds`). Conv layers are costed synapse by synapse (no
 weight sharing), which is conservative for hardware that shares conv kernels.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deploy.cost import block_bits, envelope, index_bits
 from deploy.errors import BudgetError, InputError
+from deploy.lower_bound import (
+    LayerStats,
+    axon_lower_bound,
+    layer_stats,
+    memory_lower_bound,
+    refine_cores,
+)
 from deploy.metadata import recorded_input_shape
 from deploy.netx_file import Layer, NetxNetwork, delay_bits, read_netx, weight_format
 from deploy.profiles import HardwareProfile, load_profile
@@ -42,6 +51,7 @@ RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_memory")
 SYNAPSE_KINDS = frozenset({"dense", "dense_rec", "conv"})
 NEURON_KINDS = SYNAPSE_KINDS | {"input"}
 _CONV_CHUNK = 1 << 22  # (position, kernel entry) pairs built at once when expanding a conv
+ORDER_SEARCH_MAX_NEURONS = 2048  # larger layers keep their stored order (search_orders)
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,12 @@ class LayerMapping:
         return max(self.lower_bounds.values()) if self.cores else 0
 
     @property
+    def bound_note(self) -> str:
+        """Why the cores exceed the lower bound, with the numbers ("" when they are equal)."""
+        bounds = self.lower_bounds
+        return bounds.note if isinstance(bounds, LayerBounds) and self.cores else ""
+
+    @property
     def ratio(self) -> float:
         """Cores used / lower bound (1.0 = provably optimal)."""
         return self.cores / self.lower_bound if self.lower_bound else float("nan")
@@ -145,6 +161,7 @@ class LayerMapping:
             "lower_bound_cores": self.lower_bound,
             "lower_bounds": dict(self.lower_bounds),
             "cores_over_lower_bound": None if not self.cores else round(self.ratio, 4),
+            "lower_bound_note": self.bound_note,
             "limiting_resource": self.limiting,
             "input_axons": int(self.core_input_axons.sum()),
             "output_axons": int(self.core_output_axons.sum()),
@@ -199,26 +216,6 @@ class NetworkMapping:
 # --- cost model ------------------------------------------------------------------------------
 
 
-def block_bits(synapses: np.ndarray | int, bits: int, profile: HardwareProfile) -> np.ndarray:
-    """Synapse-memory bits of axons carrying ``synapses`` synapses of ``bits`` bits each.
-
-    nengo-loihi ``SynapseConfig.bits_per_axon``: blocks of ``synapses_per_block`` synapses,
-    each ``n * bits + block_header_bits`` rounded up to ``memory_word_bits``.
-    """
-    k = np.asarray(synapses, dtype=np.int64)
-    per_block = profile.synapses_per_block
-    word = profile.memory_word_bits
-    full, rest = np.divmod(k, per_block)
-    full_cost = -(-(per_block * bits + profile.block_header_bits) // word) * word
-    rest_cost = -(-(rest * bits + profile.block_header_bits) // word) * word
-    return full * full_cost + np.where(rest > 0, rest_cost, 0)
-
-
-def index_bits(neurons: int, profile: HardwareProfile) -> int:
-    """Bits of a sparse synapse's target index in a core of ``neurons`` neurons."""
-    return max(profile.min_index_bits, math.ceil(math.log2(max(neurons, 1))))
-
-
 def axon_synapse_bits(
     counts: np.ndarray, spans: np.ndarray, neurons: int, bits: int, profile: HardwareProfile
 ) -> tuple[int, int]:
@@ -236,35 +233,6 @@ def axon_synapse_bits(
     dense = block_bits(spans, bits, profile)
     sparse = block_bits(counts, bits + index_bits(neurons, profile), profile)
     return int(np.minimum(dense, sparse).sum()), int(np.count_nonzero(dense <= sparse))
-
-
-def _envelope(bits: int, max_synapses: int, profile: HardwareProfile) -> tuple[np.ndarray, ...]:
-    """Lower convex envelope (vertices k, cost) of ``block_bits(k)`` on 0..max_synapses."""
-    return _hull(
-        bits,
-        max_synapses,
-        profile.synapses_per_block,
-        profile.block_header_bits,
-        profile.memory_word_bits,
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _hull(bits: int, max_k: int, per_block: int, header: int, word: int) -> tuple[np.ndarray, ...]:
-    k = np.arange(max_k + 1)
-    full, rest = np.divmod(k, per_block)
-    cost = full * (-(-(per_block * bits + header) // word) * word)
-    cost = (cost + np.where(rest > 0, -(-(rest * bits + header) // word) * word, 0)).astype(float)
-    hull: list[int] = []
-    for i in range(len(k)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            if (cost[b] - cost[a]) * (k[i] - k[a]) >= (cost[i] - cost[a]) * (k[b] - k[a]):
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return k[hull].astype(float), cost[hull]
 
 
 def lower_bounds(
@@ -303,7 +271,7 @@ def lower_bounds(
     if synapses:
         cap = profile.synapse_memory_bits_per_core
         max_k = min(n, profile.neurons_per_core)
-        ks, gs = _envelope(bits, max_k, profile)
+        ks, gs = envelope(bits, max_k, profile)
         per_synapse = float(np.min(gs[1:] / ks[1:]))
         axons = min(pre_used, profile.input_axons_per_core)
         s_min = np.cumsum(np.sort(fan_in))[:max_k]
@@ -393,6 +361,24 @@ class _Cores:
     inputs: list[np.ndarray] = field(default_factory=list)
 
 
+def run_cost(
+    conn: Connectivity, a: int, n: int, bits: int, profile: HardwareProfile
+) -> tuple[int, int, str, np.ndarray]:
+    """Input axons, synapse bits, encoding and used axons of one core holding rows a..a+n-1."""
+    indptr, indices = conn.indptr, conn.indices
+    cols = indices[indptr[a] : indptr[a + n]]
+    rows = np.repeat(np.arange(n), np.diff(indptr[a : a + n + 1]))
+    counts = np.bincount(cols, minlength=conn.n_pre)
+    used = np.flatnonzero(counts)
+    first = np.full(conn.n_pre, n, np.int64)
+    last = np.zeros(conn.n_pre, np.int64)
+    np.minimum.at(first, cols, rows)
+    np.maximum.at(last, cols, rows)
+    spans = last[used] - first[used] + 1
+    used_bits, n_dense = axon_synapse_bits(counts[used], spans, n, bits, profile)
+    return used.size, used_bits, _encoding_name(n_dense, used.size), used
+
+
 def partition(
     conn: Connectivity, out_cost: np.ndarray, bits: int, profile: HardwareProfile, label: str
 ) -> _Cores:
@@ -403,27 +389,16 @@ def partition(
     """
     cap_n, cap_in = profile.neurons_per_core, profile.input_axons_per_core
     cap_out, cap_bits = profile.output_axons_per_core, profile.synapse_memory_bits_per_core
-    indptr, indices = conn.indptr, conn.indices
+    indptr = conn.indptr
     out_cum = np.concatenate([[0], np.cumsum(out_cost, dtype=np.int64)])
-    ks, gs = _envelope(bits, profile.synapses_per_block, profile)
-    max_synapses = int(cap_bits // float(np.min(gs[1:] / ks[1:])))
+    ks, gs = envelope(bits, profile.synapses_per_block, profile)
+    per_synapse = float(np.min(gs[1:] / ks[1:]))  # 0 only for free synapses (no header, 0 bits)
+    max_synapses = int(cap_bits // per_synapse) if per_synapse > 0 else conn.synapses
     cores = _Cores()
 
     def evaluate(a: int, n: int) -> tuple[bool, int, int, str, np.ndarray]:
-        lo, hi = indptr[a], indptr[a + n]
-        cols = indices[lo:hi]
-        rows = np.repeat(np.arange(n), np.diff(indptr[a : a + n + 1]))
-        counts = np.bincount(cols, minlength=conn.n_pre)
-        used = np.flatnonzero(counts)
-        first = np.full(conn.n_pre, n, np.int64)
-        last = np.zeros(conn.n_pre, np.int64)
-        np.minimum.at(first, cols, rows)
-        np.maximum.at(last, cols, rows)
-        spans = last[used] - first[used] + 1
-        used_bits, n_dense = axon_synapse_bits(counts[used], spans, n, bits, profile)
-        encoding = _encoding_name(n_dense, used.size)
-        ok = used.size <= cap_in and used_bits <= cap_bits
-        return ok, used.size, used_bits, encoding, used
+        axons, used_bits, encoding, used = run_cost(conn, a, n, bits, profile)
+        return axons <= cap_in and used_bits <= cap_bits, axons, used_bits, encoding, used
 
     start, guess, total = 0, 0, conn.n_post
     while start < total:
@@ -501,17 +476,26 @@ def map_file(
     """Read a netx file and map it onto ``hardware`` (profile name or TOML path).
 
     A conv-first network without an input layer is mapped with the input shape gradr-lava
-    recorded in the file (:mod:`deploy.metadata`).
+    recorded in the file (:mod:`deploy.metadata`). Dense layers may be packed in another
+    neuron order when that needs fewer cores (``search_orders`` of :func:`map_network`).
     """
     net = read_netx(path)
     input_shape = recorded_input_shape(net.attrs, str(net.path))
-    return map_network(net, load_profile(hardware, overrides), input_shape)
+    return map_network(net, load_profile(hardware, overrides), input_shape, search_orders=True)
 
 
 def map_network(
-    net: NetxNetwork, profile: HardwareProfile, input_shape: tuple[int, ...] | None = None
+    net: NetxNetwork,
+    profile: HardwareProfile,
+    input_shape: tuple[int, ...] | None = None,
+    *,
+    search_orders: bool = False,
 ) -> NetworkMapping:
     """Place every layer of ``net`` on cores of ``profile`` (layers mapped last to first).
+
+    With ``search_orders`` (as :func:`map_file` does), a dense layer whose cores exceed its
+    counting bounds is also packed in two other neuron orders and the order needing fewest
+    cores is kept (:func:`_try_orders`); otherwise neurons stay in stored order.
 
     ``input_shape`` is netx's ``(x, y, f)`` input shape, needed when the first layer is conv
     and the file has no input layer (as gradr-lava records it in its metadata).
@@ -548,6 +532,17 @@ def map_network(
             cores = partition(conn, (dests[i] + own)[conn.order], bits, profile, label)
             if layer.kind == "dense_rec":
                 own = _input_use(cores.inputs, conn.n_pre)[conn.n_pre - layer.neurons :]
+        fan_in = np.diff(conn.indptr)
+        pre_used = int(np.count_nonzero(np.bincount(conn.indices, minlength=conn.n_pre)))
+        counting = lower_bounds(fan_in, pre_used, dests[i] + own, bits, profile)
+        if (
+            search_orders
+            and layer.kind == "dense"
+            and layer.neurons <= ORDER_SEARCH_MAX_NEURONS
+            and max(counting.values()) < len(cores.neurons)
+        ):
+            conn, cores = _try_orders(conn, cores, dests[i] + own, bits, profile, label)
+        bounds = LayerBounds(counting, conn, cores, (dests[i] + own)[conn.order], bits, profile)
         n_ext = conn.n_pre - (layer.neurons if layer.kind == "dense_rec" else 0)
         external = int(np.count_nonzero(conn.indices < n_ext))
         if pre is not None:
@@ -556,8 +551,6 @@ def map_network(
         fan_out[i] += conn.synapses - external  # recurrent synapses leave this layer too
         core_of = np.empty(layer.neurons, np.int64)
         core_of[conn.order] = np.repeat(np.arange(len(cores.neurons)), cores.neurons)
-        fan_in = np.diff(conn.indptr)
-        pre_used = int(np.count_nonzero(np.bincount(conn.indices, minlength=conn.n_pre)))
         mapped[i] = LayerMapping(
             index=i,
             kind=layer.kind,
@@ -570,7 +563,7 @@ def map_network(
             core_output_axons=np.asarray(cores.out, np.int64),
             core_synapse_bits=np.asarray(cores.bits, np.int64),
             core_encoding=tuple(cores.encoding),
-            lower_bounds=lower_bounds(fan_in, pre_used, dests[i] + own, bits, profile),
+            lower_bounds=bounds,
             limits=_limits(profile),
             core_of=core_of,
             core_inputs=tuple(cores.inputs),
@@ -587,6 +580,203 @@ def map_network(
         else:
             result.append(_empty(layer.index, layer.kind, profile))
     return NetworkMapping(str(net.path), profile, tuple(result), tuple(warnings))
+
+
+class LayerBounds(Mapping[str, int]):
+    """Per-resource lower bounds on a layer's cores, refined on first use.
+
+    Starts from the counting bounds of :func:`lower_bounds`; where they are below the cores
+    found, the first lookup runs :func:`deploy.lower_bound.refine_cores` (small layers only)
+    and explains any remaining gap in :attr:`note`. Mapping callers that only need the cores
+    (e.g. a planner mapping many candidate layers) never pay for it.
+    """
+
+    def __init__(
+        self,
+        counting: dict[str, int],
+        conn: Connectivity | None = None,
+        cores: _Cores | None = None,
+        out_cost: np.ndarray | None = None,
+        bits: int = 0,
+        profile: HardwareProfile | None = None,
+    ) -> None:
+        self._counting = dict(counting)
+        self._args: tuple[Any, ...] | None = (conn, cores, out_cost, bits, profile)
+        self._refined: dict[str, int] | None = None
+        self._note = ""
+
+    def _resolve(self) -> dict[str, int]:
+        if self._refined is None:
+            bounds, note = self._counting, ""
+            if self._args is not None and self._args[0] is not None:
+                bounds, note = _refine(bounds, *self._args)
+            self._refined, self._note, self._args = bounds, note, None
+        return self._refined
+
+    @property
+    def note(self) -> str:
+        """Why the cores found exceed the bound, with the numbers ("" when they are equal)."""
+        self._resolve()
+        return self._note
+
+    def __getitem__(self, key: str) -> int:
+        return self._resolve()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._resolve())
+
+    def __len__(self) -> int:
+        return len(self._resolve())
+
+    def __repr__(self) -> str:
+        return f"LayerBounds({self._resolve()!r})"
+
+
+def _refine(
+    bounds: dict[str, int],
+    conn: Connectivity,
+    cores: _Cores,
+    out_cost: np.ndarray,
+    bits: int,
+    profile: HardwareProfile,
+) -> tuple[dict[str, int], str]:
+    """Counting bounds raised by :mod:`deploy.lower_bound` where they are below the cores found.
+
+    Synapse memory only for layers small enough for its pair tables; returns the bounds and a
+    note explaining any remaining gap.
+    """
+    found = len(cores.neurons)
+    if max(bounds.values()) >= found:
+        return bounds, ""
+    stats = None
+    if conn.synapses:
+        stats = layer_stats(conn.indptr, conn.indices, conn.n_pre)
+        refined = refine_cores(stats, bits, profile, max(bounds.values()), found)
+        bounds = {r: max(v, refined.get(r, 0)) for r, v in bounds.items()}
+    if max(bounds.values()) >= found:
+        return bounds, ""
+    return bounds, _gap_note(conn, cores, out_cost, bounds, bits, profile, stats)
+
+
+def _try_orders(
+    conn: Connectivity,
+    cores: _Cores,
+    out_all: np.ndarray,
+    bits: int,
+    profile: HardwareProfile,
+    label: str,
+) -> tuple[Connectivity, _Cores]:
+    """Greedy packing is optimal for a fixed order; try two other orders and keep one that
+    needs fewer cores (else the stored order).
+
+    Orders: by the mean index of each neuron's inputs (groups neurons reading nearby inputs),
+    and spectral (second singular vector of the degree-normalised synapse matrix, which groups
+    neurons sharing inputs).
+    """
+    best = conn, cores
+    for perm in (_centroid_order(conn), _spectral_order(conn)):
+        if perm is None or np.array_equal(perm, np.arange(conn.n_post)):
+            continue
+        other = _reordered(conn, perm)
+        trial = partition(other, out_all[other.order], bits, profile, label)
+        if len(trial.neurons) < len(best[1].neurons):
+            best = other, trial
+    return best
+
+
+def _reordered(conn: Connectivity, perm: np.ndarray) -> Connectivity:
+    """``conn`` with its rows taken in the order ``perm`` (positions in the current order)."""
+    lengths = np.diff(conn.indptr)[perm]
+    indptr = np.zeros(len(perm) + 1, np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    offsets = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - conn.indptr[perm], lengths)
+    return Connectivity(indptr, conn.indices[offsets], conn.n_pre, conn.order[perm])
+
+
+def _row_ids(conn: Connectivity) -> np.ndarray:
+    return np.repeat(np.arange(conn.n_post), np.diff(conn.indptr))
+
+
+def _centroid_order(conn: Connectivity) -> np.ndarray:
+    fan_in = np.diff(conn.indptr)
+    total = np.bincount(_row_ids(conn), weights=conn.indices, minlength=conn.n_post)
+    return np.argsort(total / np.maximum(fan_in, 1), kind="stable")
+
+
+def _spectral_order(conn: Connectivity, iterations: int = 20) -> np.ndarray | None:
+    """Neurons sorted by the second left singular vector of ``D_in^-1/2 M D_out^-1/2``."""
+    rows, cols = _row_ids(conn), conn.indices
+    fan_in = np.diff(conn.indptr).astype(np.float64)
+    fan_out = np.bincount(cols, minlength=conn.n_pre).astype(np.float64)
+    if conn.n_post < 3 or not conn.synapses:
+        return None
+    r_in = np.where(fan_in > 0, 1 / np.sqrt(np.maximum(fan_in, 1)), 0.0)
+    r_out = np.where(fan_out > 0, 1 / np.maximum(fan_out, 1), 0.0)
+    top = np.sqrt(fan_in) / np.linalg.norm(np.sqrt(fan_in))
+    v = np.random.default_rng(0).standard_normal(conn.n_post)
+    for _ in range(iterations):
+        v -= top * (top @ v)
+        u = np.bincount(cols, weights=(r_in * v)[rows], minlength=conn.n_pre) * r_out
+        v = r_in * np.bincount(rows, weights=u[cols], minlength=conn.n_post)
+        norm = np.linalg.norm(v)
+        if norm == 0:
+            return None
+        v /= norm
+    return np.argsort(v * r_in, kind="stable")
+
+
+def _gap_note(
+    conn: Connectivity,
+    cores: _Cores,
+    out_cost: np.ndarray,
+    bounds: Mapping[str, int],
+    bits: int,
+    profile: HardwareProfile,
+    stats: LayerStats | None,
+) -> str:
+    """Why ``cores - 1`` cores are neither found nor excluded, with the numbers."""
+    found, bound = len(cores.neurons), max(bounds.values())
+    fewer = found - 1
+    n = math.ceil(conn.n_post / fewer)
+    cap_bits = profile.synapse_memory_bits_per_core
+    cap_in, cap_out = profile.input_axons_per_core, profile.output_axons_per_core
+    out_cum = np.concatenate([[0], np.cumsum(out_cost, dtype=np.int64)])
+    starts = np.concatenate([[0], np.cumsum(cores.neurons)[:-1]])
+    best: tuple[float, int, int, int] | None = None
+    for s in np.unique(np.minimum(starts, conn.n_post - n)):
+        axons, used_bits, _, _ = run_cost(conn, int(s), n, bits, profile)
+        out = int(out_cum[s + n] - out_cum[s])
+        worst = max(used_bits / cap_bits, axons / cap_in, out / cap_out)
+        if best is None or worst < best[0]:
+            best = (worst, used_bits, axons, out)
+    assert best is not None
+    worst, used_bits, axons, out = best
+    found_text = (
+        f"the best {n}-neuron run found needs {used_bits} synapse bits "
+        f"({used_bits / cap_bits:.1%} of {cap_bits}), {axons} input axons (limit {cap_in}) and "
+        f"{out} output axons (limit {cap_out})"
+    )
+    head = f"{found} cores vs lower bound {bound}: {fewer} core(s) need a core of >= {n} neurons"
+    if worst <= 1:
+        return (
+            f"{head}, and {found_text}, so core size alone cannot exclude {fewer} cores; the "
+            "bound does not decide whether all other neurons fit the remaining cores, and the "
+            "packing (optimal for this neuron order) needs more"
+        )
+    if stats is not None and stats.refinable:
+        proven = memory_lower_bound(stats, n, bits, profile)
+        return (
+            f"{head}; any such core needs >= {proven:.0f} synapse bits ({proven / cap_bits:.1%}, "
+            f"proven) and >= {axon_lower_bound(stats, n)} input axons; {found_text}: the bound "
+            "cannot decide between them"
+        )
+    if stats is None:
+        return f"{head}; {found_text}"
+    return (
+        f"{head}; {found_text}; for a layer this large ({conn.n_post} neurons, {stats.axons} "
+        "axons) the memory bound counts synapses at their cheapest block cost only, not stored "
+        "zeros or index bits"
+    )
 
 
 def _connectivity(

@@ -2,11 +2,14 @@
 
 The table mirrors the per-layer tables Intel's partitioner prints in lava-dl's tutorials::
 
-    Layer  Type     Neurons  Synapses  AxonIn  SynMem (KiB)  Cores  Limit           LB
-        1  conv       76032   1913472   63276        2667.6     14  synapse_memory  10
+    Layer  Type     Neurons  Synapses  AxonIn  SynMem (KiB)  Cores  Limit           LB  Cores/LB
+        1  conv       76032   1913472   63276        2667.6     14  synapse_memory  10      1.40
 
 ``AxonIn`` sums the input axons of the layer's cores, ``SynMem`` their synapse memory,
-``Limit`` is the resource closest to its per-core limit and ``LB`` the lower bound on cores.
+``Limit`` is the resource closest to its per-core limit, ``LB`` the proven lower bound on cores
+and ``Cores/LB`` their ratio. Under the table, a note for every layer more than 10% above its
+bound says why the bound cannot close the gap, with the numbers (also ``lower_bound_note`` in
+``mapping.json``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ from pathlib import Path
 from deploy.atomic import atomic_path, write_json
 from deploy.mapping import NetworkMapping
 
-COLUMNS = ("Layer", "Type", "Neurons", "Synapses", "AxonIn", "SynMem (KiB)", "Cores", "Limit", "LB")
+COLUMNS = (
+    "Layer", "Type", "Neurons", "Synapses", "AxonIn", "SynMem (KiB)", "Cores", "Limit", "LB",
+    "Cores/LB",
+)  # fmt: skip
+NOTE_RATIO = 1.1  # the table notes layers whose cores exceed 1.1 x the lower bound
 KIB_BITS = 8 * 1024
 
 
@@ -37,6 +44,7 @@ def format_table(mapping: NetworkMapping) -> str:
                 str(layer.cores),
                 layer.limiting if placed else "-",
                 str(layer.lower_bound) if placed else "-",
+                f"{layer.ratio:.2f}" if placed else "-",
             )
         )
     total_bits = sum(int(layer.core_synapse_bits.sum()) for layer in mapping.layers)
@@ -51,6 +59,7 @@ def format_table(mapping: NetworkMapping) -> str:
             str(mapping.total_cores),
             "",
             str(mapping.lower_bound_cores),
+            f"{mapping.total_cores / max(mapping.lower_bound_cores, 1):.2f}",
         )
     )
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
@@ -69,6 +78,11 @@ def format_table(mapping: NetworkMapping) -> str:
     body.append(
         f"{mapping.total_cores} cores on {hw.name} ({hw.cores_per_chip} cores per chip): "
         f"{mapping.chips} chip(s); lower bound {mapping.lower_bound_cores} cores"
+    )
+    body.extend(
+        f"note: layer {layer.index}: {layer.bound_note}"
+        for layer in mapping.layers
+        if layer.cores > NOTE_RATIO * layer.lower_bound and layer.bound_note
     )
     body.extend(f"warning: {w}" for w in mapping.warnings)
     return "\n".join(body)

@@ -377,3 +377,46 @@ def test_recurrent_layer_counts_its_own_axons() -> None:
     # each neuron reaches the 1 core of layer 2 and all 4 of its own cores: 5 output axons
     assert rec.core_output_axons.tolist() == [40, 40, 40, 30]
     assert rec.fan_out_synapses == 30 * 30 + 4 * 30
+
+
+# --- neuron orders, refined bounds in the report ---------------------------------------------
+
+
+def test_order_search_recovers_shuffled_blocks() -> None:
+    # four blocks of 64 neurons, each reading its own 100 inputs, stored in shuffled order; with
+    # 100 input axons per core the stored order packs a few neurons per core, the spectral or
+    # input-centroid order one block per core (= the bound)
+    rng = np.random.default_rng(0)
+    w = np.zeros((256, 400))
+    for b in range(4):
+        w[64 * b : 64 * (b + 1), 100 * b : 100 * (b + 1)] = rng.integers(1, 60, (64, 100)) * 2
+    w = w[rng.permutation(256)]
+    p = load_profile("loihi1", {"input_axons_per_core": 100})
+    stored = map_network(net_of([w]), p).layers[1]
+    searched = map_network(net_of([w]), p, search_orders=True)
+    layer = searched.layers[1]
+    assert stored.cores > 100
+    assert layer.cores == 4 == layer.lower_bound
+    assert layer.core_neurons.tolist() == [64] * 4
+    check_invariants(net_of([w]), searched, p)  # core_of still refers to stored indices
+
+
+def test_report_shows_ratio_and_why_the_bound_is_lower() -> None:
+    from deploy.mapping_report import format_table
+
+    p = load_profile("loihi1", {"synapse_memory_bits_per_core": 65536})
+    m = map_network(net_of([random_weights(200, 150, 0.3, 7)]), p)
+    layer = m.layers[1]
+    assert type(layer.lower_bounds).__name__ == "LayerBounds"
+    assert layer.lower_bounds._refined is None  # refined lazily: mapping alone does not pay
+    assert (layer.cores, layer.lower_bound) == (3, 2)
+    assert layer.lower_bounds._refined is not None
+    note = layer.bound_note
+    assert note.startswith("3 cores vs lower bound 2: 2 core(s) need a core of >= 100 neurons")
+    assert "proven" in note and "cannot decide" in note
+    table = format_table(m)
+    assert "Cores/LB" in table.splitlines()[0]
+    assert "  1.50" in table.splitlines()[3]
+    assert f"note: layer 1: {note}" in table
+    assert layer.to_dict()["lower_bound_note"] == note
+    assert m.layers[0].bound_note == "" and m.layers[0].to_dict()["lower_bound_note"] == ""
