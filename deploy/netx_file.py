@@ -549,3 +549,28 @@ def _check_consistency(path: Path, layer: Layer, previous: list[Layer]) -> None:
                 f"{layer.conv.dilation} gives (inChannels, y, x) = {expected}, but the file "
                 f"says {got}; fix inChannels, the geometry or the shapes"
             )
+
+
+def dense_network(
+    weights: list[np.ndarray], input_layer: bool = True, path: str | Path = "memory.net"
+) -> NetxNetwork:
+    """An in-memory network of CUBA dense layers with the given ``[out, in]`` weights.
+
+    For planning and tests: the mapper and energy model accept it like a file's contents.
+    With ``input_layer`` an ``input`` layer of ``weights[0].shape[1]`` neurons comes first.
+    """
+    layers: list[Layer] = []
+    if input_layer:
+        layers.append(Layer(0, "input", (weights[0].shape[1],)))
+    for w in weights:
+        layers.append(
+            Layer(
+                len(layers),
+                "dense",
+                (w.shape[0],),
+                weight=np.asarray(w, dtype=np.float32),
+                features=(w.shape[1], w.shape[0]),
+                neuron=Neuron("CUBA", {}),
+            )
+        )
+    return NetxNetwork(Path(path), tuple(layers))

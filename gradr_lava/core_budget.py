@@ -30,12 +30,10 @@ import numpy as np
 
 from deploy.errors import InputError
 from deploy.mapping import map_network
-from deploy.netx_file import Layer, NetxNetwork, Neuron
+from deploy.netx_file import dense_network
 from deploy.profiles import HardwareProfile, load_profile
 
 GRID = tuple(np.unique(np.concatenate([np.geomspace(0.002, 0.1, 30), np.linspace(0.1, 1, 46)])))
-_CUBA = Neuron(kind="CUBA", params={"iDecay": 4096, "vDecay": 2048, "vThMant": 64,
-                                    "refDelay": 1, "gradedSpike": False})
 
 
 @dataclass(frozen=True)
@@ -74,15 +72,13 @@ class BudgetPlan:
                 "notes": list(self.notes)}
 
 
-def _synthetic_layer(index: int, shape: tuple[int, int], connectivity: float,
-                     rng: np.random.Generator) -> Layer:
-    out_features, in_features = shape
+def synthetic_weights(shape: tuple[int, int], connectivity: float,
+                      rng: np.random.Generator) -> np.ndarray:
+    """``(out, in)`` exported-style weights (even integers in [-256, 254], full 8-bit width)
+    with each connection present with probability ``connectivity``."""
     mask = rng.random(shape) < connectivity
-    # Exported lava-dl weights are even integers in [-256, 254]; keep full 8-bit width.
     values = rng.choice(np.array([-256, -130, -66, 66, 130, 254]), size=shape)
-    weight = np.where(mask, values, 0).astype(np.float32)
-    return Layer(index=index, kind="dense", shape=(out_features,), weight=weight, neuron=_CUBA,
-                 features=(in_features, out_features))
+    return np.where(mask, values, 0).astype(np.float32)
 
 
 def cores_curve(shape: tuple[int, int], profile: HardwareProfile, seed: int = 0) -> np.ndarray:
@@ -90,9 +86,8 @@ def cores_curve(shape: tuple[int, int], profile: HardwareProfile, seed: int = 0)
     rng = np.random.default_rng(seed)
     cores = []
     for connectivity in GRID:
-        layer = _synthetic_layer(0, shape, connectivity, rng)
-        mapping = map_network(NetxNetwork(path=Path("<plan>"), layers=(layer,)), profile)
-        cores.append(mapping.layers[0].cores)
+        network = dense_network([synthetic_weights(shape, connectivity, rng)], input_layer=False)
+        cores.append(map_network(network, profile).layers[0].cores)
     return np.maximum.accumulate(np.array(cores))  # monotone: more synapses never cost less
 
 

@@ -11,19 +11,18 @@ import pytest
 
 from deploy.errors import InputError
 from deploy.mapping import map_network
-from deploy.netx_file import NetxNetwork
+from deploy.netx_file import dense_network
 from deploy.profiles import load_profile
-from gradr_lava.core_budget import _synthetic_layer, plan_budget, uniform_targets
+from gradr_lava.core_budget import plan_budget, synthetic_weights, uniform_targets
 
 SHAPES = [(800, 784), (10, 800)]
 
 
 def _cores_at(plan_layers: list, hardware: str) -> int:
     rng = np.random.default_rng(1)
-    layers = tuple(_synthetic_layer(i, p.shape, p.target_connectivity, rng)
-                   for i, p in enumerate(plan_layers))
-    mapping = map_network(NetxNetwork(path=Path("<test>"), layers=layers), load_profile(hardware))
-    return mapping.total_cores
+    weights = [synthetic_weights(p.shape, p.target_connectivity, rng) for p in plan_layers]
+    network = dense_network(weights, input_layer=False)
+    return map_network(network, load_profile(hardware)).total_cores
 
 
 @pytest.mark.parametrize("hardware", ["loihi1", "loihi2"])

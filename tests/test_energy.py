@@ -11,26 +11,12 @@ import pytest
 from deploy.energy import estimate_energy
 from deploy.errors import InputError
 from deploy.mapping import map_file, map_network
-from deploy.netx_file import Layer, NetxNetwork, Neuron
+from deploy.netx_file import dense_network as net_of
 from deploy.profiles import load_profile
 
 NETX_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "netx"
 
 
-def net_of(weights: list[np.ndarray]) -> NetxNetwork:
-    layers = [Layer(0, "input", (weights[0].shape[1],))]
-    for w in weights:
-        layers.append(
-            Layer(
-                len(layers),
-                "dense",
-                (w.shape[0],),
-                weight=w.astype(np.float32),
-                features=(w.shape[1], w.shape[0]),
-                neuron=Neuron("CUBA", {}),
-            )
-        )
-    return NetxNetwork(Path("memory.net"), tuple(layers))
 
 
 def test_synops_neuron_updates_and_joules_by_hand() -> None:

@@ -19,7 +19,8 @@ from deploy.mapping import (
     map_file,
     map_network,
 )
-from deploy.netx_file import Layer, NetxNetwork, Neuron, read_netx
+from deploy.netx_file import Layer, NetxNetwork, read_netx
+from deploy.netx_file import dense_network as net_of
 from deploy.profiles import (
     CONSTANT_KEYS,
     HardwareProfile,
@@ -38,23 +39,6 @@ def real_file(name: str) -> Path:
     return path
 
 
-def net_of(weights: list[np.ndarray], input_layer: bool = True) -> NetxNetwork:
-    """An in-memory netx network of dense layers with the given [out, in] weights."""
-    layers: list[Layer] = []
-    if input_layer:
-        layers.append(Layer(0, "input", (weights[0].shape[1],)))
-    for w in weights:
-        layers.append(
-            Layer(
-                len(layers),
-                "dense",
-                (w.shape[0],),
-                weight=w.astype(np.float32),
-                features=(w.shape[1], w.shape[0]),
-                neuron=Neuron("CUBA", {}),
-            )
-        )
-    return NetxNetwork(Path("memory.net"), tuple(layers))
 
 
 def random_weights(n_out: int, n_in: int, density: float, seed: int) -> np.ndarray:
