@@ -20,13 +20,18 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev
     exit 2
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)
-"${pip[@]}" install "$torch_spec"
-"${pip[@]}" install --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
-"${pip[@]}" install -r requirements/runtime.txt -r requirements/dev.txt 2>&1 \
-    | grep -v -e "^WARNING: Location" -e "lava-dl 0.6.0 requires" \
-              -e "dependency resolver does not currently" || true
-"${pip[@]}" install --no-deps --no-build-isolation -e .
+# pip's output, less the expected noise: lava-dl's unmet pins, and warnings about package
+# index locations configured on the machine that do not exist.
+quiet_pip() {
+    "$venv/bin/python" -m pip --quiet --disable-pip-version-check "$@" 2>&1 \
+        | { grep -v -e "^WARNING: Location" -e "lava-dl 0.6.0 requires" \
+                    -e "dependency resolver does not currently" || true; }
+    return "${PIPESTATUS[0]}"
+}
+quiet_pip install "$torch_spec"
+quiet_pip install --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
+quiet_pip install -r requirements/runtime.txt -r requirements/dev.txt
+quiet_pip install --no-deps --no-build-isolation -e .
 "$venv/bin/python" -c "import deploy.lava_compat as c; c.install(); import lava.proc.lif.process, lava.lib.dl.slayer" \
     || { echo "error: Lava does not import in $venv (see above)" >&2; exit 1; }
 echo "environment ready: $venv"
