@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _runs import lava_run, train_run
+from _runs import lava_run, save_figure, train_run
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
@@ -84,8 +84,6 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deploy.atomic import atomic_path
-
     fig, ax = plt.subplots(figsize=(6, 4))
     markers = {"none": "s", "gradr": "o", "deepr": "^", "magnitude": "v"}
     for method in markers:
@@ -101,10 +99,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
            title="MNIST 2FC (784-800-10), T = 8")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

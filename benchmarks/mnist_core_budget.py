@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _runs import lava_run, train_run
+from _runs import lava_run, save_figure, train_run
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = [(800, 784), (10, 800)]
@@ -32,8 +32,6 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from deploy.atomic import atomic_path
 
     hardware = sorted({r["hardware"] for r in rows})
     fig, axes = plt.subplots(1, len(hardware), figsize=(5 * len(hardware), 3.8), squeeze=False)
@@ -47,10 +45,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         axis.set(title=name, xlabel="cores used (mapped)", ylabel="Lava test accuracy (%)")
         axis.grid(alpha=0.3)
         axis.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

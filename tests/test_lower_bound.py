@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +24,7 @@ from deploy.lower_bound import (
     miss_count,
 )
 from deploy.mapping import dense_connectivity, map_network
-from deploy.netx_file import Layer, NetxNetwork, Neuron
+from deploy.netx_file import dense_network as net_of
 from deploy.profiles import HardwareProfile, load_profile
 
 # --- an independent cost model (pure Python) ------------------------------------------------
@@ -193,20 +192,6 @@ def test_dual_value_is_valid_at_any_multipliers() -> None:
 # --- random small layers through the mapper --------------------------------------------------
 
 
-def net_of(weights: list[np.ndarray]) -> NetxNetwork:
-    layers: list[Layer] = [Layer(0, "input", (weights[0].shape[1],))]
-    for w in weights:
-        layers.append(
-            Layer(
-                len(layers),
-                "dense",
-                (w.shape[0],),
-                weight=np.asarray(w, np.float32),
-                features=(w.shape[1], w.shape[0]),
-                neuron=Neuron("CUBA", {}),
-            )
-        )
-    return NetxNetwork(Path("memory.net"), tuple(layers))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
