@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
+
+
+def machine(with_torch: bool = False) -> str:
+    """The machine line every benchmark records beside its figures."""
+    text = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    if with_torch:
+        import torch
+
+        text += f", torch {torch.__version__}"
+    return text
 
 
 def save_figure(fig: Any, path: Path) -> None:

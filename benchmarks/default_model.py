@@ -12,8 +12,6 @@ maximum resident set size (Lava's worker processes are forked and not included).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import statistics
 import sys
@@ -22,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _runs import machine
 
 
 def peak_rss_mib() -> float:
@@ -41,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from deploy.atomic import write_json
     from deploy.lava_sim import run_lava
     from deploy.netx_file import read_netx
+    from deploy.pipeline import spike_agreement
     from deploy.reference import reference_output
     from deploy.stimulus import present
     from gradr_lava.train import Trainer, TrainOptions
@@ -74,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {
         "model": args.model,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}, torch {torch.__version__}",
+        "machine": machine(with_torch=True),
         "torch_threads": torch.get_num_threads(),
         "epochs": args.epochs,
         "train_samples_per_second": statistics.median(train_rates),
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "lava_time_steps_per_second": run.time_steps_per_second,
         "lava_output_only_time_steps_per_second": output_only.time_steps_per_second,
         "reference_time_steps_per_second": run.time_steps / torch_seconds,
-        "spike_agreement": float(np.mean(run.output_spikes == torch_out)),
+        "spike_agreement": spike_agreement(run.output_spikes, torch_out),
         "peak_rss_mib": peak_rss_mib(),
     }
     rows = [

@@ -17,14 +17,12 @@ interrupted one resumes from its last epoch. Results go to ``OUT/results.json`` 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _runs import lava_run, save_figure, train_run
+from _runs import lava_run, machine, save_figure, train_run
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
@@ -148,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         report = None if args.skip_lava else lava_run(name, args)
         rows.append(row(name, method, None, metrics, report))
     meta = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}",
+        "machine": machine(),
         "epochs": args.epochs,
         "lava_samples": 0 if args.skip_lava else args.lava_samples,
         "matched_to": matched["run"],

@@ -14,14 +14,12 @@ and with ``--markdown PATH`` a table.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _runs import lava_run, save_figure, train_run
+from _runs import lava_run, machine, save_figure, train_run
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = [(800, 784), (10, 800)]
@@ -104,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(rows[-1], flush=True)
 
     meta = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}",
+        "machine": machine(),
         "epochs": args.epochs,
         "command": "python " + " ".join(["benchmarks/mnist_core_budget.py", *sys.argv[1:]]),
         "wall_seconds": time.perf_counter() - started,

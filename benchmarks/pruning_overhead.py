@@ -11,8 +11,6 @@ A full step is timed: spike encoding, forward, backward, Adam, and the pruner's 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import statistics
 import sys
@@ -20,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _runs import machine
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = {
@@ -85,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dense = statistics.median(runs["none"][3])
     results = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}, torch {torch.__version__}",
+        "machine": machine(with_torch=True),
         "batch_size": args.batch_size,
         "steps": args.steps,
         "methods": {
