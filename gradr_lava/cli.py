@@ -44,6 +44,7 @@ def _number(kind: Callable[[str], float], noun: str, accept: Callable[[float], b
 _positive_int = _number(int, "an integer", lambda v: v >= 1, ">= 1")
 _positive_float = _number(float, "a number", lambda v: v > 0, "> 0")
 _fraction = _number(float, "a number", lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+_open_fraction = _number(float, "a number", lambda v: 0 < v < 1, "a fraction in (0, 1)")
 
 
 def _add_data_flags(parser: argparse.ArgumentParser, help_text: str, required: bool) -> None:
@@ -63,8 +64,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         download=args.download, epochs=args.epochs, seed=args.seed, resume=args.resume,
         progress=not args.quiet, prune=args.prune,
         target_connectivity=args.target_connectivity, alpha=args.alpha,
-        prune_mode=args.gradr_mode, fit_cores=args.fit_cores, fit_chips=args.fit_chips,
-        hardware=args.hardware, budget_allocation=args.budget_allocation,
+        prune_mode=args.gradr_mode, finetune=args.gradr_finetune, fit_cores=args.fit_cores,
+        fit_chips=args.fit_chips, hardware=args.hardware, budget_allocation=args.budget_allocation,
     ))
     print(f"test accuracy (quantized PyTorch forward): {metrics['test_accuracy']:.4f} "
           f"after {metrics['epochs']} epochs, {metrics['seconds']:.1f} s")
@@ -181,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--gradr-mode", choices=("paper", "schedule"),
                        help="Grad R: paper (the reference's prior, default) or schedule "
                        "(reaches --target-connectivity per layer exactly)")
+    prune.add_argument("--gradr-finetune", type=_open_fraction, metavar="FRACTION",
+                       help="Grad R: spend this final fraction of training (e.g. 0.25) "
+                       "fine-tuning the frozen 8-bit topology with the prior off (not in the "
+                       "paper; magnitude pruning's fine-tuning phase, given to Grad R)")
     fit = train.add_argument_group("training to a core budget (hardware-aware rewiring)")
     fit.add_argument("--fit-cores", type=_positive_int, metavar="N",
                      help="derive per-layer connectivity targets so the network fits N cores, "

@@ -62,6 +62,7 @@ class TrainOptions:
     target_connectivity: float | dict[int, float] | None = None  # nonzero fraction (per layer)
     alpha: float | None = None  # Grad R prior strength (paper mode)
     prune_mode: str | None = None  # Grad R: "paper" or "schedule"
+    finetune: float | None = None  # Grad R: final fraction of training on a frozen topology
     fit_cores: int | None = None  # train to fit this many cores (gradr_lava.core_budget)
     fit_chips: int | None = None  # ... or this many chips
     hardware: str = "loihi2"  # profile for --fit-cores / --fit-chips
@@ -69,7 +70,8 @@ class TrainOptions:
 
     def prune_settings(self) -> dict[str, Any]:
         return {"method": self.prune, "target_connectivity": self.target_connectivity,
-                "alpha": self.alpha, "mode": self.prune_mode, "fit_cores": self.fit_cores,
+                "alpha": self.alpha, "mode": self.prune_mode, "finetune": self.finetune,
+                "fit_cores": self.fit_cores,
                 "fit_chips": self.fit_chips, "hardware": self.hardware,
                 "budget_allocation": self.budget_allocation}
 
@@ -142,16 +144,18 @@ class Trainer:
         if self.budget_plan is not None:
             method, mode, targets = "gradr", o.prune_mode or "schedule", self.budget_plan.targets
         batches = math.ceil(len(self.data.train.labels) / self.config.training.batch_size)
-        needs_steps = method == "magnitude" or (method == "gradr" and mode == "schedule")
+        needs_steps = method == "magnitude" or (
+            method == "gradr" and (mode == "schedule" or bool(o.finetune)))
         try:
             return make_pruner(
                 method, target_connectivity=targets, alpha=o.alpha,
                 mode=mode, total_steps=self.epochs * batches if needs_steps else None,
-                seed=o.seed,
+                finetune=o.finetune, seed=o.seed,
             )
         except RewiringError as exc:
             message = re.sub(r"\balpha\b", "--alpha", str(exc))
             message = message.replace("target_connectivity", "--target-connectivity")
+            message = re.sub(r"\bfinetune\b", "--gradr-finetune", message)
             raise InputError(f"--prune {o.prune}: {message}") from None
 
     # -- state ----------------------------------------------------------------------------

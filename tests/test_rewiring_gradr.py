@@ -231,3 +231,50 @@ def test_optimizer_must_hold_theta_without_weight_decay():
     decayed = torch.optim.AdamW(block.parameters(), lr=0.1, weight_decay=0.01)
     with pytest.raises(RewiringError, match="weight_decay"):
         pruner.after_step(decayed)
+
+
+def test_finetune_freezes_the_8bit_topology_and_stops_the_prior():
+    # 4 steps in all, the last 2 fine-tuning: the freeze comes after step 2.
+    block, pruner, theta = tiny_dense(alpha=0.1, total_steps=4, finetune=0.5)
+    optimizer = torch.optim.SGD(block.parameters(), lr=0.01)
+    with torch.no_grad():  # [2,0] will be present in float (theta 0.008) when the freeze
+        theta.reshape(3, 2)[2, 0] = -0.02  # comes, but 0 after 8-bit rounding (step 1/32)
+
+    def step(wanted_up):
+        optimizer.zero_grad()
+        # The loss wants every listed connection stronger in its own sign's direction.
+        (-(SIGN * weight_of(block))[wanted_up].sum()).backward()
+        optimizer.step()
+        pruner.after_step(optimizer)
+
+    all_entries = torch.ones(3, 2, dtype=torch.bool)
+    for _ in range(2):  # ordinary Grad R steps: loss +0.01, prior -0.001 on every theta
+        step(all_entries)
+    before = theta.detach().reshape(3, 2).clone()
+    assert not pruner.finetuning
+    step(all_entries)  # first fine-tuning step: topology frozen from the 8-bit weights
+    assert pruner.finetuning
+    after = theta.detach().reshape(3, 2)
+    frozen = torch.tensor([[False, True], [False, True], [True, False]])
+    # Present ones follow the loss alone (+0.01, no prior); absent ones may not come back,
+    # the one that 8-bit rounding zeroed included, although the loss pushes all of them up.
+    torch.testing.assert_close(after[~frozen], before[~frozen] + 0.01, rtol=0, atol=1e-6)
+    assert torch.all(after[frozen] <= 0)
+    assert after[2, 0] == 0  # clamped: was 0.008 after this step's update
+    for _ in range(3):
+        step(all_entries)
+    assert torch.all(theta.detach().reshape(3, 2)[frozen] <= 0)
+    assert torch.count_nonzero(block.synapse.weight) == 3
+    assert pruner.end_epoch(0, 1)["layers"][0]["finetuning"] is True
+
+
+def test_finetune_options_are_checked():
+    with pytest.raises(RewiringError, match="needs total_steps"):
+        make_pruner("gradr", target_connectivity=0.1, alpha=1.0, finetune=0.25)
+    with pytest.raises(RewiringError, match=r"fraction in \(0, 1\)"):
+        make_pruner("gradr", target_connectivity=0.1, alpha=1.0, total_steps=10, finetune=1.0)
+    with pytest.raises(RewiringError, match="before the schedule reaches"):
+        make_pruner("gradr", mode="schedule", target_connectivity=0.1, total_steps=100,
+                    finetune=0.5)
+    with pytest.raises(RewiringError, match="does not use finetune"):
+        make_pruner("magnitude", target_connectivity=0.1, total_steps=10, finetune=0.2)

@@ -18,6 +18,9 @@ BATCHES = [(torch.rand(4, 12, 8, generator=torch.Generator().manual_seed(i)) < 0
            for i in range(8)]
 CASES = {
     "gradr-paper": ("gradr", {"target_connectivity": {0: 0.2}, "alpha": 5.0}),
+    # Fine-tuning starts at step 2, so the checkpoint after step 4 holds the frozen topology.
+    "gradr-finetune": ("gradr", {"target_connectivity": {0: 0.2}, "alpha": 5.0,
+                                 "total_steps": 8, "finetune": 0.75}),
     "gradr-schedule": ("gradr", {"mode": "schedule", "target_connectivity": 0.2,
                                  "total_steps": 8}),
     "deepr": ("deepr", {"target_connectivity": 0.3, "l1": 0.5, "temperature": 1e-3}),

@@ -42,7 +42,8 @@ __all__ = [
 _OPTIONS: dict[str, tuple[type[RewiringPruner], frozenset[str]]] = {
     "none": (RewiringPruner, frozenset()),
     "gradr": (GradR, frozenset({"target_connectivity", "mode", "alpha", "total_steps",
-                                "schedule", "regrow_theta", "adam_bias_correction"})),
+                                "schedule", "finetune", "regrow_theta",
+                                "adam_bias_correction"})),
     "deepr": (DeepR, frozenset({"target_connectivity", "l1", "temperature", "soft",
                                 "regrow_theta"})),
     "magnitude": (GradualMagnitude, frozenset({"target_connectivity", "total_steps",
@@ -60,6 +61,7 @@ def make_pruner(
     total_steps: int | None = None,
     schedule: tuple[float, float] | None = None,
     prune_every: int | None = None,
+    finetune: float | None = None,
     l1: float | None = None,
     temperature: float | None = None,
     soft: bool | None = None,
@@ -82,6 +84,8 @@ def make_pruner(
         schedule: (start, end) fractions of total_steps over which connectivity ramps down
             (default (0.0, 0.75)): gradr schedule mode and magnitude.
         prune_every: magnitude: steps between mask updates (default: ~100 over the ramp).
+        finetune: gradr: fraction of total_steps at the end spent fine-tuning the frozen
+            8-bit topology with the prior off (default 0: the paper's method throughout).
         l1, temperature, soft: deepr: L1 strength (default 1e-5), noise temperature (default
             0), soft Deep R (default False).
         regrow_theta: theta of a connection revived by deepr (default 1e-8) or by the gradr
@@ -101,7 +105,8 @@ def make_pruner(
         for name, value in {
             "target_connectivity": target_connectivity, "alpha": alpha, "mode": mode,
             "total_steps": total_steps, "schedule": schedule, "prune_every": prune_every,
-            "l1": l1, "temperature": temperature, "soft": soft, "regrow_theta": regrow_theta,
+            "finetune": finetune, "l1": l1, "temperature": temperature, "soft": soft,
+            "regrow_theta": regrow_theta,
             "adam_bias_correction": adam_bias_correction,
         }.items()
         if value is not None

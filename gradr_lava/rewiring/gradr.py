@@ -14,6 +14,16 @@ optimizer step one of two modes moves theta further:
   regime in practice), chosen per layer and step so each layer hits its target exactly; b_t < 0
   (everything pushed up, the absent connections nearest to 0 regrow) when the gradient pruned
   more than the schedule asks.
+
+Optional fine-tuning (``finetune`` > 0, either mode; not in the paper): for the last
+``finetune`` fraction of the steps the topology is frozen and the prior (or shift) is off. At
+the first fine-tuning step every connection whose *deployed* (8-bit) weight is 0 becomes
+absent for good: its theta is clamped to <= 0 after every step, so neither the redefined
+gradient nor Adam's momentum can revive it. The survivors then train with the true gradient and
+no shrinking force, which is what gradual magnitude pruning's fine-tuning phase gives its mask.
+Why it matters: in paper mode the prior pulls every theta down by eta * alpha at every step,
+survivors included, so at the end of training the kept weights are smaller than the loss wants
+and more of them round to 0 in 8 bits.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from gradr_lava.rewiring.errors import RewiringError
 from gradr_lava.rewiring.layers import PrunableLayer, Targets, per_layer
 from gradr_lava.rewiring.parametrization import GradRWeight, initial_sign, register
 from gradr_lava.rewiring.schedule import CubicSchedule, count_shift, target_count
+from gradr_lava.rewiring.stats import effective_weight
 
 MODES = ("paper", "schedule")
 
@@ -77,8 +88,10 @@ class GradR(RewiringPruner):
             1.0 (or missing from a mapping) are not rewired.
         mode: ``"paper"`` or ``"schedule"`` (module docstring).
         alpha: prior strength (paper mode only; one value or a mapping by layer), 1/weight units.
-        total_steps: optimizer steps of the whole training (schedule mode only).
+        total_steps: optimizer steps of the whole training (schedule mode, or ``finetune``).
         schedule: (start, end) of the cubic ramp as fractions of ``total_steps``.
+        finetune: fraction of ``total_steps`` at the end spent fine-tuning a frozen topology
+            with the prior off (module docstring); 0 = the paper's method throughout.
         regrow_theta: theta given to connections the schedule shift regrows (> 0).
         adam_bias_correction: paper mode: scale the prior step by 1/(1 - beta1^t) as the
             reference code does (False: plain lr).
@@ -95,6 +108,7 @@ class GradR(RewiringPruner):
         alpha: float | Mapping[int | str, float] | None = None,
         total_steps: int | None = None,
         schedule: tuple[float, float] = (0.0, 0.75),
+        finetune: float = 0.0,
         regrow_theta: float = 1e-6,
         adam_bias_correction: bool = True,
         seed: int = 0,
@@ -107,14 +121,27 @@ class GradR(RewiringPruner):
         if mode == "paper":
             if alpha is None:
                 raise RewiringError("Grad R mode='paper' needs alpha (the prior strength)")
-            if total_steps is not None:
-                raise RewiringError("total_steps is used by mode='schedule' only")
+            if total_steps is not None and not finetune:
+                raise RewiringError("total_steps is used by mode='schedule' or finetune only")
         else:
             if alpha is not None:
                 raise RewiringError("alpha is not used by mode='schedule' (the shift replaces it)")
             if total_steps is None:
                 raise RewiringError("Grad R mode='schedule' needs total_steps")
             self._schedule = CubicSchedule.from_fractions(total_steps, *schedule)
+        self._freeze_step: int | None = None
+        if finetune:
+            if not 0.0 < finetune < 1.0:
+                raise RewiringError(f"finetune must be a fraction in (0, 1), got {finetune!r}")
+            if total_steps is None:
+                raise RewiringError("Grad R finetune needs total_steps (epochs * batches)")
+            self._freeze_step = round((1.0 - finetune) * total_steps)
+            if self._schedule is not None and self._freeze_step < self._schedule.end:
+                raise RewiringError(
+                    f"finetune {finetune:g} starts before the schedule reaches its target "
+                    f"(step {self._freeze_step} < {self._schedule.end}); shorten the schedule"
+                )
+        self._finetune = float(finetune)
         if not regrow_theta > 0.0:
             raise RewiringError(f"regrow_theta must be > 0, got {regrow_theta!r}")
         self._alpha_spec = alpha
@@ -125,6 +152,13 @@ class GradR(RewiringPruner):
         self._mu: dict[int, float] = {}
         self._initial: dict[int, float] = {}
         self._shift: dict[int, float] = {}
+        # Per layer index, from the first fine-tuning step on: connections absent for good.
+        self._frozen_absent: dict[int, torch.Tensor] = {}
+
+    @property
+    def finetuning(self) -> bool:
+        """True once the frozen-topology fine-tuning phase has started."""
+        return self._freeze_step is not None and self._step > self._freeze_step
 
     def _check_targets(self, targets: list[float], layers: list[PrunableLayer]) -> None:
         if self.mode != "paper":
@@ -148,7 +182,9 @@ class GradR(RewiringPruner):
         for state in self.rewired:
             index, theta = state.layer.index, state.hidden
             group = self._group_of(optimizer, state, forbid_weight_decay=True)
-            if self.mode == "paper":
+            if self.finetuning:
+                self._hold_topology(state, theta)
+            elif self.mode == "paper":
                 step_size = float(group["lr"]) if lr is None else float(lr)
                 if self._adam_bias_correction:
                     step_size *= adam_step_scale(optimizer, group, theta)
@@ -160,6 +196,15 @@ class GradR(RewiringPruner):
                     theta.sub_(shift)
                 self._shift[index] += shift
 
+    def _hold_topology(self, state: LayerState, theta: torch.Tensor) -> None:
+        index = state.layer.index
+        absent = self._frozen_absent.get(index)
+        if absent is None:
+            # First fine-tuning step: whatever does not survive 8-bit rounding now is dropped.
+            absent = effective_weight(state.layer, quantized=True) == 0
+            self._frozen_absent[index] = absent
+        theta.copy_(torch.where(absent, theta.clamp(max=0.0), theta))
+
     def _target_now(self, state: LayerState) -> float:
         assert self._schedule is not None
         return self._schedule.connectivity(
@@ -169,15 +214,20 @@ class GradR(RewiringPruner):
     def _layer_extra(self, state: LayerState) -> dict[str, Any]:
         index = state.layer.index
         if self.mode == "paper":
-            return {"mode": "paper", "alpha": self._alpha[index], "mu": self._mu[index]}
+            return {"mode": "paper", "alpha": self._alpha[index], "mu": self._mu[index],
+                    "finetuning": self.finetuning}
         extra = {"mode": "schedule", "scheduled_connectivity": self._target_now(state),
-                 "shift": self._shift[index]}
+                 "shift": self._shift[index], "finetuning": self.finetuning}
         self._shift[index] = 0.0  # summed since the last end_epoch, like pruned/regrown
         return extra
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"initial": dict(self._initial), "shift": dict(self._shift)}
+        return {"initial": dict(self._initial), "shift": dict(self._shift),
+                "frozen_absent": {k: v.clone() for k, v in self._frozen_absent.items()}}
 
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
         self._initial = {int(k): float(v) for k, v in extra["initial"].items()}
         self._shift = {int(k): float(v) for k, v in extra["shift"].items()}
+        devices = {s.layer.index: s.hidden.device for s in self.rewired}
+        self._frozen_absent = {int(k): v.to(devices[int(k)]).clone()
+                               for k, v in extra.get("frozen_absent", {}).items()}
