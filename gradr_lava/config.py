@@ -8,6 +8,7 @@ file and the key on a mistake.
 
 from __future__ import annotations
 
+import sysconfig
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -15,7 +16,15 @@ from typing import Any
 
 from deploy.errors import InputError
 
+# The configs live in the repository's models/; a wheel installs a copy under
+# <prefix>/share/gradr-lava/models (pyproject's data-files). A source tree wins over an install.
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+INSTALLED_MODELS_DIR = Path(sysconfig.get_path("data")) / "share" / "gradr-lava" / "models"
+
+
+def model_dirs() -> list[Path]:
+    """Folders searched for shipped model configs, in order (those that exist)."""
+    return [d for d in (MODELS_DIR, INSTALLED_MODELS_DIR) if d.is_dir()]
 DEFAULT_MODELS = {"digits": "digits-mlp", "mnist": "mnist-2fc"}
 
 
@@ -87,10 +96,17 @@ def resolve_model_path(model: str | Path) -> Path:
         if not path.is_file():
             raise InputError(f"model config {path} not found")
         return path
-    shipped = MODELS_DIR / f"{model}.toml"
-    if shipped.is_file():
-        return shipped
-    names = sorted(p.stem for p in MODELS_DIR.glob("*.toml"))
+    folders = model_dirs()
+    for folder in folders:
+        shipped = folder / f"{model}.toml"
+        if shipped.is_file():
+            return shipped
+    names = sorted({p.stem for folder in folders for p in folder.glob("*.toml")})
+    if not names:
+        raise InputError(
+            f"unknown model {model!r}, and no shipped model configs were found (looked in "
+            f"{MODELS_DIR} and {INSTALLED_MODELS_DIR}): give a path to a .toml file"
+        )
     raise InputError(
         f"unknown model {model!r}: give a path to a .toml file or one of: {', '.join(names)}"
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import gradr_lava.config as config_module
 from deploy.errors import InputError
 from gradr_lava.config import MODELS_DIR, load_model_config, parse_model_config
 
@@ -48,3 +49,28 @@ def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str)
     with pytest.raises(InputError, match=message) as info:
         load_model_config(path)
     assert str(path) in str(info.value)
+
+
+def test_installed_configs_are_found_when_the_source_tree_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a wheel install looks like: no models/ beside the package, configs under
+    # <prefix>/share/gradr-lava/models.
+    installed = tmp_path / "share" / "gradr-lava" / "models"
+    installed.mkdir(parents=True)
+    (installed / "digits-mlp.toml").write_text((MODELS_DIR / "digits-mlp.toml").read_text())
+    monkeypatch.setattr(config_module, "MODELS_DIR", tmp_path / "no-source-tree")
+    monkeypatch.setattr(config_module, "INSTALLED_MODELS_DIR", installed)
+    assert load_model_config("digits-mlp").source == str(installed / "digits-mlp.toml")
+    with pytest.raises(InputError, match=r"one of: digits-mlp$"):
+        load_model_config("mnist-2fc")
+
+
+def test_missing_configs_everywhere_say_where_they_were_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_module, "MODELS_DIR", tmp_path / "a")
+    monkeypatch.setattr(config_module, "INSTALLED_MODELS_DIR", tmp_path / "b")
+    with pytest.raises(InputError, match="no shipped model configs were found") as error:
+        load_model_config("digits-mlp")
+    assert str(tmp_path / "a") in str(error.value) and str(tmp_path / "b") in str(error.value)
