@@ -1,6 +1,7 @@
 """Training-step cost of each pruning method relative to dense training, on MNIST 2FC.
 
-One network per method (none, gradr paper, gradr schedule, deepr, magnitude), trained on the
+One network per method (none, gradr paper, gradr paper in its fine-tuning phase, gradr schedule,
+deepr, magnitude), trained on the
 same MNIST batches; steps are timed round-robin across the methods (so background load hits
 all of them alike) and the median step time of each is compared with dense training's.
 A full step is timed: spike encoding, forward, backward, Adam, and the pruner's ``after_step``.
@@ -24,6 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 METHODS = {
     "none": {},
     "gradr-paper": {"method": "gradr", "target_connectivity": 0.05, "alpha": 0.06},
+    # Fine-tuning (frozen topology, prior off) from the end of the warm-up: every timed step
+    # pays for holding the frozen connections at theta <= 0.
+    "gradr-finetuning": {"method": "gradr", "target_connectivity": 0.05, "alpha": 0.06,
+                         "finetune": "timed steps"},
     "gradr-schedule": {"method": "gradr", "target_connectivity": 0.05, "mode": "schedule"},
     "deepr": {"method": "deepr", "target_connectivity": 0.05},
     "magnitude": {"method": "magnitude", "target_connectivity": 0.05},
@@ -61,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         options = {k: v for k, v in spec.items() if k != "method"}
         if method == "magnitude" or options.get("mode") == "schedule":
             options["total_steps"] = total_steps
+        if "finetune" in options:
+            options["total_steps"] = total_steps
+            options["finetune"] = args.steps / total_steps
         pruner = make_pruner(method, **options)
         pruner.attach(network)
         optimizer = torch.optim.Adam(network.parameters(), lr=config.training.learning_rate)
