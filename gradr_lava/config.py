@@ -66,6 +66,8 @@ class TrainingConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_scale: float = 2.0  # slayer's weight initialisation scale
+    # "constant", or "cosine": learning_rate * (1 + cos(pi * step / steps)) / 2 over the run
+    lr_schedule: str = "constant"
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def resolve_model_path(model: str | Path) -> Path:
     )
 
 
+LR_SCHEDULES = ("constant", "cosine")
 _FIELD_TYPES = {"int": int, "float": float, "str": str}
 
 
@@ -178,6 +181,9 @@ def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
     _check(neuron.threshold > 0, f"{source} [neuron].threshold must be > 0")
     _check(training.epochs >= 1 and training.batch_size >= 1, f"{source}: epochs/batch_size >= 1")
     _check(training.learning_rate > 0, f"{source} [training].learning_rate must be > 0")
+    _check(training.lr_schedule in LR_SCHEDULES,
+           f"{source} [training].lr_schedule = {training.lr_schedule!r}: use one of "
+           f"{', '.join(LR_SCHEDULES)}")
     return ModelConfig(
         name=str(model.get("name", Path(source).stem)),
         description=str(model.get("description", "")),

@@ -86,6 +86,14 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[n
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
+def _lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str,
+                  total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning-rate schedule: constant, or cosine from the config's rate to 0."""
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
 class Trainer:
     """Holds one run's network, data and optimizer; :meth:`run` trains and exports."""
 
@@ -107,6 +115,10 @@ class Trainer:
         self.pruner.attach(self.network)
         self.optimizer = torch.optim.Adam(
             self.network.parameters(), lr=self.config.training.learning_rate
+        )
+        batches = math.ceil(len(self.data.train.labels) / self.config.training.batch_size)
+        self.scheduler = _lr_scheduler(
+            self.optimizer, self.config.training.lr_schedule, self.epochs * batches
         )
         self.encoding = RateEncoding(
             time_steps=self.config.input.time_steps, max_rate=self.config.input.max_rate
@@ -146,6 +158,7 @@ class Trainer:
         batches = math.ceil(len(self.data.train.labels) / self.config.training.batch_size)
         needs_steps = method == "magnitude" or (
             method == "gradr" and (mode == "schedule" or bool(o.finetune)))
+        self._schedules_by_length = needs_steps or self.config.training.lr_schedule != "constant"
         try:
             return make_pruner(
                 method, target_connectivity=targets, alpha=o.alpha,
@@ -171,10 +184,12 @@ class Trainer:
         return {
             "identity": self._identity(),
             "epoch": len(self.history),
+            "epochs": self.epochs,
             "seconds": self.seconds,
             "history": self.history,
             "model": self.network.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
             "pruner": self.pruner.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
@@ -185,8 +200,15 @@ class Trainer:
                 f"{self.checkpoint_path} belongs to a different run (data set, seed or model "
                 "config differ); resume with the original options or use a new --out"
             )
+        planned = state.get("epochs", self.epochs)
+        if planned != self.epochs and self._schedules_by_length:
+            raise InputError(
+                f"{self.checkpoint_path} was planned for {planned} epochs and its pruning or "
+                f"learning-rate schedule is laid out over them; resume with --epochs {planned}"
+            )
         self.network.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
         self.pruner.load_state_dict(state["pruner"])
         torch.set_rng_state(state["torch_rng"])
         self.history = list(state["history"])
@@ -215,7 +237,9 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            self.pruner.after_step(self.optimizer, self.config.training.learning_rate)
+            # The pruner's own update uses the learning rate of the step just taken.
+            self.pruner.after_step(self.optimizer, self.scheduler.get_last_lr()[0])
+            self.scheduler.step()
             loss_sum += float(loss.detach()) * len(ids)
             correct += int((counts.argmax(dim=1) == labels).sum())
             seen += len(ids)
@@ -266,6 +290,7 @@ class Trainer:
         for epoch in range(self.start_epoch, self.epochs):
             started = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+            row["learning_rate"] = self.scheduler.get_last_lr()[0]  # where the epoch ended
             row.update(self.evaluate())
             row.update(_connectivity_columns(self.pruner.end_epoch(epoch, self.epochs)))
             row["seconds"] = time.perf_counter() - started

@@ -37,6 +37,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("[[layers]]\ntype='pool'\n", "not dense/conv"),
         ("[[layers]]\ntype='dense'\nfeatures=0\n", "features > 0"),
         ("[input]\ntime_steps=4\n", r"at least one \[\[layers\]\]"),
+        ("[[layers]]\ntype='dense'\nfeatures=10\n[training]\nlr_schedule='step'\n",
+         "lr_schedule = 'step': use one of constant, cosine"),
         ("[[layers]]\ntype='dense'\nfeatures=10\n[input]\ntime_steps=0\n", "time_steps"),
         ("[[layers]]\ntype='dense'\nfeatures=10\n[neuron]\nvoltage_decay=1.5\n", "voltage_decay"),
         ("[[layers]]\ntype='dense'\nfeatures=8\n[[layers]]\ntype='conv'\nchannels=2\n",

@@ -9,7 +9,7 @@ import torch
 
 from deploy.errors import InputError
 from gradr_lava.checkpoint import load_checkpoint
-from gradr_lava.train import TrainOptions, train
+from gradr_lava.train import Trainer, TrainOptions, train
 
 
 def _options(config: Path, out: Path, **kw: object) -> TrainOptions:
@@ -55,3 +55,38 @@ def test_corrupt_checkpoint_is_an_input_error(
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="cannot be read"):
         train(_options(tiny_configs["mlp"], tmp_path, resume=True))
+
+
+def test_interrupted_cosine_run_resumes_bit_identically(
+    tiny_configs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cosine.toml"
+    config.write_text(tiny_configs["mlp"].read_text().replace(
+        "[training]", '[training]\nlr_schedule = "cosine"'))
+    straight = train(_options(config, tmp_path / "straight", epochs=2, prune="magnitude",
+                              target_connectivity=0.3))
+    lrs = [row["learning_rate"] for row in straight["history"]]
+    assert lrs[0] < 0.003 and lrs[1] < 1e-6  # cosine from the config's 0.003 down to 0
+
+    original = Trainer.train_epoch
+
+    def interrupted(self: Trainer, epoch: int) -> dict[str, float]:
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted)
+    split = _options(config, tmp_path / "split", epochs=2, prune="magnitude",
+                     target_connectivity=0.3)
+    with pytest.raises(KeyboardInterrupt):
+        train(split)
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    with pytest.raises(InputError, match="resume with --epochs 2"):
+        train(_options(config, tmp_path / "split", epochs=3, resume=True, prune="magnitude",
+                       target_connectivity=0.3))
+    resumed = train(_options(config, tmp_path / "split", epochs=2, resume=True,
+                             prune="magnitude", target_connectivity=0.3))
+    assert resumed["history"] == [
+        {**row, "seconds": resumed_row["seconds"]}
+        for row, resumed_row in zip(straight["history"], resumed["history"], strict=True)
+    ]
