@@ -33,19 +33,30 @@ def save_figure(fig: Any, path: Path) -> None:
 
 
 def train_run(name: str, args: argparse.Namespace, **options: Any) -> dict[str, Any]:
-    """Train ``args.out/name`` on MNIST 2FC for ``args.epochs`` (skip if done, resume if cut)."""
+    """Train ``args.out/name`` on MNIST 2FC for ``args.epochs`` (skip if done, resume if cut).
+
+    A finished run is reused only if it was trained with the same model config and pruning
+    settings; otherwise this stops, naming the folder, rather than mixing results.
+    """
+    from gradr_lava.config import load_model_config
     from gradr_lava.train import METRICS_FILE, TrainOptions, train
 
     out = args.out / name
-    if (out / METRICS_FILE).exists():
-        metrics = json.loads((out / METRICS_FILE).read_text())
-        if metrics["epochs"] >= args.epochs:
-            return metrics
-    return train(TrainOptions(
+    run = TrainOptions(
         dataset="mnist", data_dir=args.data_dir, model="mnist-2fc", out=out, epochs=args.epochs,
         seed=args.seed, resume=(out / "checkpoint.pt").exists(), progress=not args.quiet,
         **options,
-    ))
+    )
+    if (out / METRICS_FILE).exists():
+        metrics = json.loads((out / METRICS_FILE).read_text())
+        wanted = json.loads(json.dumps({"model": load_model_config("mnist-2fc").to_dict(),
+                                        "prune": run.prune_settings(), "seed": args.seed}))
+        if any(metrics.get(key) != value for key, value in wanted.items()):
+            raise SystemExit(f"{out} holds a run with other settings (model config, pruning "
+                             "or seed); remove it or choose another --out")
+        if metrics["epochs"] >= args.epochs:
+            return metrics
+    return train(run)
 
 
 def lava_run(name: str, args: argparse.Namespace) -> dict[str, Any]:
