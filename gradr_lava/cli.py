@@ -47,6 +47,24 @@ _fraction = _number(float, "a number", lambda v: 0 < v <= 1, "a fraction in (0, 
 _open_fraction = _number(float, "a number", lambda v: 0 < v < 1, "a fraction in (0, 1)")
 
 
+def _targets(text: str) -> float | dict[int, float]:
+    """``--target-connectivity``: one fraction for every layer, or ``LAYER=F,LAYER=F,...``
+    (layer = index of the synaptic layer, from 0); layers not named stay dense."""
+    if "=" not in text:
+        return _fraction(text)
+    targets: dict[int, float] = {}
+    for item in text.split(","):
+        layer, sep, value = item.partition("=")
+        if not sep or not layer.strip().isdigit():
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not LAYER=FRACTION (e.g. 0=0.04,1=0.14)")
+        index = int(layer)
+        if index in targets:
+            raise argparse.ArgumentTypeError(f"layer {index} is given twice")
+        targets[index] = _fraction(value.strip())
+    return targets
+
+
 def _add_data_flags(parser: argparse.ArgumentParser, help_text: str, required: bool) -> None:
     parser.add_argument("--dataset", choices=("digits", "mnist"), required=required,
                         help=help_text)
@@ -175,8 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--prune", choices=("none", "gradr", "deepr", "magnitude"),
                        default="none", help="gradr: Gradient Rewiring (Chen et al. 2021); deepr: "
                        "Deep R (Bellec et al. 2018); magnitude: gradual magnitude pruning")
-    prune.add_argument("--target-connectivity", type=_fraction, metavar="FRACTION",
-                       help="final fraction of nonzero weights per layer (e.g. 0.05)")
+    prune.add_argument("--target-connectivity", type=_targets, metavar="FRACTION",
+                       help="final fraction of nonzero weights per layer (e.g. 0.05), or per "
+                       "layer as LAYER=FRACTION,... (e.g. 0=0.04,1=0.14; others stay dense)")
     prune.add_argument("--alpha", type=_positive_float,
                        help="Grad R prior strength (paper mode); larger prunes more")
     prune.add_argument("--gradr-mode", choices=("paper", "schedule"),

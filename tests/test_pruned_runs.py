@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(sys.executable).parent / "gradr-lava"
-TARGET = 0.3
+TARGETS = {"0.3": [0.3, 0.3], "0=0.2,1=0.5": [0.2, 0.5]}  # flag value: per-layer target
 
 CASES = {
-    # name: (flags, connectivity reached exactly per layer: round(TARGET * numel) connections)
-    "gradr-schedule": (["--prune", "gradr", "--gradr-mode", "schedule"], True),
+    # name: (flags, target flag, connectivity reached exactly: round(target * numel) per layer)
+    "gradr-schedule": (["--prune", "gradr", "--gradr-mode", "schedule"], "0.3", True),
     "gradr-paper-finetune": (["--prune", "gradr", "--alpha", "0.5", "--gradr-finetune", "0.25"],
-                             False),
-    "deepr": (["--prune", "deepr"], True),
-    "magnitude": (["--prune", "magnitude"], True),
+                             "0.3", False),
+    "deepr": (["--prune", "deepr"], "0.3", True),
+    "magnitude-per-layer": (["--prune", "magnitude"], "0=0.2,1=0.5", True),
 }
 
 
@@ -32,21 +32,21 @@ def gradr_lava(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def test_pruned_digits_run_reaches_its_connectivity_and_runs_bit_exactly_in_lava(
     case: str, tiny_configs: dict[str, Path], tmp_path: Path
 ) -> None:
-    flags, exact = CASES[case]
+    flags, target, exact = CASES[case]
     run = tmp_path / "run"
     trained = gradr_lava("train", "--dataset", "digits", "--model", tiny_configs["mlp"],
-                         "--epochs", "2", "--target-connectivity", str(TARGET), *flags,
+                         "--epochs", "2", "--target-connectivity", target, *flags,
                          "--out", run, "--quiet")
     assert trained.returncode == 0, trained.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     last = metrics["history"][-1]["rewiring"]
     assert last["method"] == flags[1]
-    for layer in last["layers"]:
+    for layer, wanted in zip(last["layers"], TARGETS[target], strict=True):
         assert layer["rewired"]
         # What is exported (8-bit nonzeros) is never more than what the optimizer sees.
         assert layer["nonzero_quantized"] <= layer["nonzero"]
         if exact:
-            assert layer["nonzero"] == round(TARGET * layer["numel"]), layer
+            assert layer["nonzero"] == round(wanted * layer["numel"]), layer
         else:
             assert layer["finetuning"] is True
             assert layer["nonzero_quantized"] < layer["numel"] * 0.9
