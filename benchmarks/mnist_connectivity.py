@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--alphas", type=float, nargs="+", default=[0.03, 0.06, 0.12],
+    parser.add_argument("--alphas", type=float, nargs="*", default=[0.03, 0.06, 0.12],
                         help="Grad R (paper form) prior strengths")
     parser.add_argument("--finetune", type=float, default=0.25,
                         help="fine-tuning fraction of the Grad R + fine-tune runs (0: none)")
