@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.gradr-lava-installed
 RUN_DIR ?= runs/digits
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench shipped-models clean
 
 $(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt scripts/install.sh
 	bash scripts/install.sh $(VENV) $(PYTHON)
@@ -29,6 +29,17 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/default_model.py --json runs/bench/default_model.json
+
+# The small trained networks shipped in models/ (netx HDF5): dense and Grad R-pruned digits-mlp,
+# trained with seed 0 exactly as below. Try them without training:
+#   gradr-lava map models/digits-mlp-gradr.net; gradr-lava deploy models/digits-mlp.net ...
+shipped-models: $(STAMP)
+	rm -rf runs/shipped
+	$(BIN)/gradr-lava train --dataset digits --out runs/shipped/dense --quiet
+	$(BIN)/gradr-lava train --dataset digits --out runs/shipped/gradr --quiet \
+		--prune gradr --gradr-mode schedule --target-connectivity 0.25 --gradr-finetune 0.25
+	cp runs/shipped/dense/model.net models/digits-mlp.net
+	cp runs/shipped/gradr/model.net models/digits-mlp-gradr.net
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""The trained networks shipped in models/ (``make shipped-models``) work without training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deploy.mapping import map_file
+from deploy.netx_file import read_netx
+from deploy.pipeline import DeployOptions, deploy_network
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+@pytest.mark.parametrize("name", ["digits-mlp", "digits-mlp-gradr"])
+def test_shipped_network_is_a_digits_mlp_that_maps_onto_two_loihi2_cores(name: str) -> None:
+    network = read_netx(MODELS / f"{name}.net")
+    assert [tuple(layer.weight.shape) for layer in network.layers] == [(128, 64), (10, 128)]
+    assert map_file(MODELS / f"{name}.net", "loihi2").total_cores == 2
+
+
+def test_pruned_shipped_network_is_sparse_and_runs_spike_exactly_in_lava(tmp_path: Path) -> None:
+    def nonzero(name: str) -> int:
+        return sum(int(np.count_nonzero(layer.weight))
+                   for layer in read_netx(MODELS / f"{name}.net").layers)
+
+    assert nonzero("digits-mlp-gradr") < 0.3 * nonzero("digits-mlp")
+    report = deploy_network(DeployOptions(model=MODELS / "digits-mlp-gradr.net", samples=24,
+                                          out=tmp_path, progress=False))
+    assert report["spike_agreement"] == 1.0
+    assert report["lava_accuracy"] == report["torch_accuracy"]
