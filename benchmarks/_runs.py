@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -32,13 +33,25 @@ def save_figure(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal JSON values, floats to 1e-9 (0.05 and 1 - 0.95 are the same setting)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(
+            a, b, rel_tol=1e-9)
+    return a == b
+
+
 def train_run(name: str, args: argparse.Namespace, **options: Any) -> dict[str, Any]:
     """Train ``args.out/name`` on MNIST 2FC for ``args.epochs`` (skip if done, resume if cut).
 
     A finished run is reused only if it was trained with the same model config and pruning
     settings; otherwise this stops, naming the folder, rather than mixing results.
     """
-    from gradr_lava.config import load_model_config
+    from gradr_lava.config import load_model_config, parse_model_config
     from gradr_lava.train import METRICS_FILE, TrainOptions, train
 
     out = args.out / name
@@ -51,7 +64,9 @@ def train_run(name: str, args: argparse.Namespace, **options: Any) -> dict[str, 
         metrics = json.loads((out / METRICS_FILE).read_text())
         wanted = json.loads(json.dumps({"model": load_model_config("mnist-2fc").to_dict(),
                                         "prune": run.prune_settings(), "seed": args.seed}))
-        if any(metrics.get(key) != value for key, value in wanted.items()):
+        # Keys added to the config since that run was trained count at their defaults.
+        found = {**metrics, "model": parse_model_config(metrics["model"], str(out)).to_dict()}
+        if not all(_same(found.get(key), value) for key, value in wanted.items()):
             raise SystemExit(f"{out} holds a run with other settings (model config, pruning "
                              "or seed); remove it or choose another --out")
         if metrics["epochs"] >= args.epochs:

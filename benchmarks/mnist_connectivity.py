@@ -38,6 +38,7 @@ def row(name: str, method: str, alpha: float | None, metrics: dict[str, Any],
         "run": name,
         "method": method,
         "alpha": alpha,
+        "mode": metrics["prune"].get("mode") or ("paper" if method == "gradr" else None),
         "finetune": metrics["prune"].get("finetune"),
         "matched_to": matched_to,
         "target_connectivity": metrics["prune"]["target_connectivity"],
@@ -82,7 +83,11 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 
 
 def _kind(r: dict[str, Any]) -> str:
-    return "gradr-ft" if r["method"] == "gradr" and r["finetune"] else r["method"]
+    if r["method"] != "gradr":
+        return r["method"]
+    if r["finetune"]:
+        return "gradr-ft"
+    return "gradr-schedule" if r["mode"] == "schedule" else "gradr"
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -93,8 +98,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     markers = {"none": ("s", "dense"), "gradr": ("o", "Grad R (paper)"),
-               "gradr-ft": ("D", "Grad R + fine-tune"), "deepr": ("^", "Deep R"),
-               "magnitude": ("v", "magnitude")}
+               "gradr-ft": ("D", "Grad R + fine-tune"), "gradr-schedule": ("P", "Grad R schedule"),
+               "deepr": ("^", "Deep R"), "magnitude": ("v", "magnitude")}
     for method, (marker, label) in markers.items():
         points = [r for r in rows if _kind(r) == method]
         if not points:
