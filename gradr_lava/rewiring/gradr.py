@@ -141,7 +141,6 @@ class GradR(RewiringPruner):
                     f"finetune {finetune:g} starts before the schedule reaches its target "
                     f"(step {self._freeze_step} < {self._schedule.end}); shorten the schedule"
                 )
-        self._finetune = float(finetune)
         if not regrow_theta > 0.0:
             raise RewiringError(f"regrow_theta must be > 0, got {regrow_theta!r}")
         self._alpha_spec = alpha
