@@ -137,9 +137,11 @@ class GradR(RewiringPruner):
                 raise RewiringError("Grad R finetune needs total_steps (epochs * batches)")
             self._freeze_step = round((1.0 - finetune) * total_steps)
             if self._schedule is not None and self._freeze_step < self._schedule.end:
+                latest = 1.0 - self._schedule.end / total_steps
                 raise RewiringError(
-                    f"finetune {finetune:g} starts before the schedule reaches its target "
-                    f"(step {self._freeze_step} < {self._schedule.end}); shorten the schedule"
+                    f"finetune {finetune:g} would start at step {self._freeze_step}, before the "
+                    f"schedule reaches its target at step {self._schedule.end}; use finetune <= "
+                    f"{latest:g} or end the schedule earlier"
                 )
         if not regrow_theta > 0.0:
             raise RewiringError(f"regrow_theta must be > 0, got {regrow_theta!r}")
