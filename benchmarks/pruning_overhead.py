@@ -1,9 +1,9 @@
 """Training-step cost of each pruning method relative to dense training, on MNIST 2FC.
 
-One network per method (none, gradr paper, gradr paper in its fine-tuning phase, gradr schedule,
-deepr, magnitude), trained on the
-same MNIST batches; steps are timed round-robin across the methods (so background load hits
-all of them alike) and the median step time of each is compared with dense training's.
+One network per method (none, gradr paper, gradr paper in its fine-tuning phase, gradr
+schedule, deepr, magnitude), trained on the same MNIST batches; steps are timed round-robin
+across the methods (so background load hits all of them alike) and the median step time of
+each is compared with dense training's.
 A full step is timed: spike encoding, forward, backward, Adam, and the pruner's ``after_step``.
 
     python benchmarks/pruning_overhead.py --steps 30 --json runs/bench/pruning_overhead.json

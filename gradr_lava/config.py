@@ -20,12 +20,12 @@ from deploy.errors import InputError
 # <prefix>/share/gradr-lava/models (pyproject's data-files). A source tree wins over an install.
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 INSTALLED_MODELS_DIR = Path(sysconfig.get_path("data")) / "share" / "gradr-lava" / "models"
+DEFAULT_MODELS = {"digits": "digits-mlp", "mnist": "mnist-2fc"}
 
 
 def model_dirs() -> list[Path]:
     """Folders searched for shipped model configs, in order (those that exist)."""
     return [d for d in (MODELS_DIR, INSTALLED_MODELS_DIR) if d.is_dir()]
-DEFAULT_MODELS = {"digits": "digits-mlp", "mnist": "mnist-2fc"}
 
 
 @dataclass(frozen=True)

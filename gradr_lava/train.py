@@ -111,14 +111,20 @@ class Trainer:
         torch.manual_seed(options.seed)
         self.network = SpikingNetwork(self.config, self.data.image_shape, self.data.num_classes)
         self.budget_plan = self._plan_budget()
-        self.pruner = self._make_pruner()
+        self.total_steps = self.epochs * math.ceil(
+            len(self.data.train.labels) / self.config.training.batch_size
+        )
+        self.pruner, pruner_by_length = self._make_pruner()
+        # A schedule laid out over total_steps cannot be resumed with another --epochs.
+        self._schedules_by_length = (
+            pruner_by_length or self.config.training.lr_schedule != "constant"
+        )
         self.pruner.attach(self.network)
         self.optimizer = torch.optim.Adam(
             self.network.parameters(), lr=self.config.training.learning_rate
         )
-        batches = math.ceil(len(self.data.train.labels) / self.config.training.batch_size)
         self.scheduler = _lr_scheduler(
-            self.optimizer, self.config.training.lr_schedule, self.epochs * batches
+            self.optimizer, self.config.training.lr_schedule, self.total_steps
         )
         self.encoding = RateEncoding(
             time_steps=self.config.input.time_steps, max_rate=self.config.input.max_rate
@@ -150,19 +156,18 @@ class Trainer:
         plan = plan_budget if o.budget_allocation == "budget-aware" else uniform_targets
         return plan(shapes, budget, o.hardware, seed=o.seed)
 
-    def _make_pruner(self) -> Pruner:
+    def _make_pruner(self) -> tuple[Pruner, bool]:
+        """The pruner, and whether it is laid out over ``total_steps``."""
         o = self.options
         method, mode, targets = o.prune, o.prune_mode, o.target_connectivity
         if self.budget_plan is not None:
             method, mode, targets = "gradr", o.prune_mode or "schedule", self.budget_plan.targets
-        batches = math.ceil(len(self.data.train.labels) / self.config.training.batch_size)
         needs_steps = method == "magnitude" or (
             method == "gradr" and (mode == "schedule" or bool(o.finetune)))
-        self._schedules_by_length = needs_steps or self.config.training.lr_schedule != "constant"
         try:
-            return make_pruner(
+            pruner = make_pruner(
                 method, target_connectivity=targets, alpha=o.alpha,
-                mode=mode, total_steps=self.epochs * batches if needs_steps else None,
+                mode=mode, total_steps=self.total_steps if needs_steps else None,
                 finetune=o.finetune, seed=o.seed,
             )
         except RewiringError as exc:
@@ -170,6 +175,7 @@ class Trainer:
             message = message.replace("target_connectivity", "--target-connectivity")
             message = re.sub(r"\bfinetune\b", "--gradr-finetune", message)
             raise InputError(f"--prune {o.prune}: {message}") from None
+        return pruner, needs_steps
 
     # -- state ----------------------------------------------------------------------------
     @property

@@ -204,7 +204,7 @@ class GradR(RewiringPruner):
             # First fine-tuning step: whatever does not survive 8-bit rounding now is dropped.
             absent = effective_weight(state.layer, quantized=True) == 0
             self._frozen_absent[index] = absent
-        theta.copy_(torch.where(absent, theta.clamp(max=0.0), theta))
+        theta.masked_fill_(absent & (theta > 0), 0.0)
 
     def _target_now(self, state: LayerState) -> float:
         assert self._schedule is not None
