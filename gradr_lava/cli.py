@@ -8,7 +8,9 @@ modules (torch, Lava) are imported inside the commands that need them, so ``--he
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,7 +23,8 @@ exit codes:
   2    usage or input error (bad flag, missing or malformed file, unknown model or data set)
   3    the network does not fit the hardware budget (--max-cores / --chips)
   4    the requested target's software is not installed (e.g. lava-loihi for --target loihi2)
-  130  interrupted (Ctrl-C); a training run resumes from its last epoch with --resume
+  129  hung up (SIGHUP); 130 interrupted (Ctrl-C, SIGINT); 143 terminated (SIGTERM):
+       no partial output is left, and a training run resumes from its last epoch with --resume
 """
 
 
@@ -262,17 +265,49 @@ def _add_hardware_flags(parser: argparse.ArgumentParser) -> None:
                        help="fail with exit code 3 if the network needs more than N chips")
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (``finally`` blocks run), then exit."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _os_error_message(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "a file"
+    reason = exc.strerror or str(exc)
+    return f"{where}: {reason}; check the path, its permissions and the free disk space"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signal() works only there
+        previous = {sig: signal.signal(sig, _raise_terminated)
+                    for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return args.handler(args)
     except ToolchainError as exc:
         print(f"gradr-lava {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        print(f"gradr-lava {args.command}: error: {_os_error_message(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gradr-lava {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"gradr-lava {args.command}: stopped by {name}", file=sys.stderr)
+        return 128 + exc.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
