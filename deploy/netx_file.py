@@ -297,7 +297,58 @@ def read_netx(path: str | Path) -> NetxNetwork:
         ) from error
 
 
+MAX_DATASET_ELEMENTS = 1 << 28  # 2^28 values (1 GiB of float32): far above any Loihi network
+NUMERIC_KEYS = frozenset({WEIGHT_KEY, WEIGHT_REC_KEY, WEIGHT_REAL_KEY, WEIGHT_IMAG_KEY,
+                          BIAS_KEY, DELAY_KEY})
+
+
+def _check_structure(path: Path, handle: h5py.File) -> None:
+    """Refuse what could read outside the file or exhaust memory, before any data is read.
+
+    netx files written by lava-dl hold plain groups and datasets only. External and soft links,
+    datasets whose raw data lives in other files (external storage) and virtual datasets could
+    make a reader pull in any file on the machine (``/etc/passwd`` as weights), so all are
+    refused. Every dataset's declared size is checked against :data:`MAX_DATASET_ELEMENTS`
+    and numeric datasets' dtypes against real numbers, from the metadata alone.
+    """
+    pending: list[tuple[str, h5py.Group]] = [("", handle)]
+    while pending:
+        prefix, group = pending.pop()
+        for name in group:
+            where = f"{path}: /{prefix}{name}"
+            link = group.get(name, getlink=True)
+            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+                kind = "an external link" if isinstance(link, h5py.ExternalLink) else "a soft link"
+                raise InputError(
+                    f"{where} is {kind}; netx files hold plain groups and datasets only, and "
+                    "links are not followed (they could read other files). Re-export the network"
+                )
+            node = group[name]
+            if isinstance(node, h5py.Group):
+                pending.append((f"{prefix}{name}/", node))
+                continue
+            if not isinstance(node, h5py.Dataset):
+                raise InputError(f"{where}: neither a group nor a dataset")
+            if node.external or node.is_virtual:
+                raise InputError(
+                    f"{where} keeps its data in other files (HDF5 external or virtual storage); "
+                    "refused, since it could read any file. Re-export the network"
+                )
+            size = int(np.prod(node.shape, dtype=np.float64)) if node.shape else 1
+            if size > MAX_DATASET_ELEMENTS:
+                raise InputError(
+                    f"{where} declares {node.shape} = {size:.3g} values, more than "
+                    f"{MAX_DATASET_ELEMENTS} (no Loihi network is that large); corrupt file?"
+                )
+            if name in NUMERIC_KEYS and node.dtype.kind not in "biuf":
+                raise InputError(
+                    f"{where} has dtype {node.dtype}; weights, biases and delays must be real "
+                    "numbers (integers or floats)"
+                )
+
+
 def _read_open(path: Path, handle: h5py.File) -> NetxNetwork:
+    _check_structure(path, handle)
     if LAYER_GROUP not in handle or not isinstance(handle[LAYER_GROUP], h5py.Group):
         raise InputError(
             f"{path}: no '/{LAYER_GROUP}' group: not a netx network file (lava-dl export_hdf5 "
