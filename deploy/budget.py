@@ -101,7 +101,24 @@ def check_budget(
     else:
         suggestions.append(f"allow {total} cores ({chips_needed} chip(s) of {hw.name})")
     lines.append("Fixes (each alone would do): " + "; or ".join(suggestions))
+    hint = _compiler_hint(mapping)
+    if hint:
+        lines.append("Note: " + hint)
     raise BudgetError("\n".join(lines))
+
+
+def _compiler_hint(mapping: NetworkMapping) -> str:
+    compiler = mapping.hardware.compiler
+    if compiler is None:
+        return ""
+    best = mapping.best_partition_cores
+    text = (f"Intel's compiler (model, release {compiler.release.name}) sizes its neuron groups "
+            f"itself; a partition under the same cost model needs {best} cores")
+    if compiler.count_zero_weights:
+        text += (", and as dense layers store zero weights too, pruning alone does not reduce "
+                 "cores: use fewer neurons, or sparse storage (netx sparse_fc_layer=True; "
+                 "--set count_zero_weights=false models it, assumed)")
+    return text
 
 
 def describe_layer(layer: LayerMapping) -> str:
@@ -127,6 +144,8 @@ def suggest(layer: LayerMapping, target: int, profile: HardwareProfile) -> list[
     per-neuron output-axon costs); only verified fixes are returned.
     """
     conn, out_cost = layer.connectivity, layer.out_cost
+    if layer.compiled is not None:
+        return []  # the compiler model sizes groups itself: see _compiler_hint
     if target < 1 or conn is None or out_cost is None or conn.synapses == 0:
         return []
     if target < max(layer.lower_bounds["neurons"], layer.lower_bounds["output_axons"]):

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from deploy.compiler_model import CompiledLayer, layer_summary
 from deploy.cost import block_bits, envelope, index_bits
 from deploy.errors import BudgetError, InputError
 from deploy.lower_bound import (
@@ -51,7 +52,7 @@ RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_memory")
 SYNAPSE_KINDS = frozenset({"dense", "dense_rec", "conv"})
 NEURON_KINDS = SYNAPSE_KINDS | {"input"}
 _CONV_CHUNK = 1 << 22  # (position, kernel entry) pairs built at once when expanding a conv
-ORDER_SEARCH_MAX_NEURONS = 2048  # larger layers keep their stored order (search_orders)
+ORDER_SEARCH_MAX_NEURONS = 2048  # larger layers keep their stored order
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,14 @@ class LayerMapping:
     # what the partition was computed from (for what-if re-partitioning in deploy.budget)
     connectivity: Connectivity | None = field(default=None, repr=False, compare=False)
     out_cost: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # the compiler model's placement (profiles with a [compiler] table), else None
+    compiled: CompiledLayer | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def best_cores(self) -> int:
+        """Cores of the best partition under the same cost model (the compiler model's, for
+        profiles that have one; else this partition)."""
+        return self.compiled.best_cores if self.compiled is not None else self.cores
 
     @property
     def cores(self) -> int:
@@ -162,6 +171,7 @@ class LayerMapping:
             "lower_bounds": dict(self.lower_bounds),
             "cores_over_lower_bound": None if not self.cores else round(self.ratio, 4),
             "lower_bound_note": self.bound_note,
+            "best_partition_cores": self.best_cores,
             "limiting_resource": self.limiting,
             "input_axons": int(self.core_input_axons.sum()),
             "output_axons": int(self.core_output_axons.sum()),
@@ -174,6 +184,7 @@ class LayerMapping:
                 "synapse_memory_bits": self.core_synapse_bits.tolist(),
                 "encoding": list(self.core_encoding),
             },
+            "compiler": None if self.compiled is None else layer_summary(self.compiled),
         }
 
 
@@ -185,14 +196,29 @@ class NetworkMapping:
     hardware: HardwareProfile
     layers: tuple[LayerMapping, ...]
     warnings: tuple[str, ...] = ()
+    # compiler profiles: total cores under each release of the compiler model
+    release_cores: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def total_cores(self) -> int:
+        """The cores that decide a budget: the compiler model's, where the profile has one."""
         return sum(layer.cores for layer in self.layers)
+
+    @property
+    def best_partition_cores(self) -> int:
+        return sum(layer.best_cores for layer in self.layers)
 
     @property
     def lower_bound_cores(self) -> int:
         return sum(layer.lower_bound for layer in self.layers)
+
+    @property
+    def decided_by(self) -> str:
+        """What ``total_cores`` models, in words."""
+        compiler = self.hardware.compiler
+        if compiler is None:
+            return f"gradr-lava's partitioner ({self.hardware.name} profile)"
+        return f"model of Intel's Loihi 2 compiler, release {compiler.release.name}"
 
     @property
     def chips(self) -> int:
@@ -205,6 +231,9 @@ class NetworkMapping:
             "total_cores": self.total_cores,
             "chips": self.chips,
             "lower_bound_cores": self.lower_bound_cores,
+            "best_partition_cores": self.best_partition_cores,
+            "cores_decided_by": self.decided_by,
+            "compiler_release_cores": dict(self.release_cores),
             "total_neurons": sum(layer.neurons for layer in self.layers),
             "total_synapses": sum(layer.synapses for layer in self.layers),
             "layers": [layer.to_dict() for layer in self.layers],
@@ -477,25 +506,27 @@ def map_file(
 
     A conv-first network without an input layer is mapped with the input shape gradr-lava
     recorded in the file (:mod:`deploy.metadata`). Dense layers may be packed in another
-    neuron order when that needs fewer cores (``search_orders`` of :func:`map_network`).
+    neuron order when that needs fewer cores (see :func:`map_network`).
     """
     net = read_netx(path)
     input_shape = recorded_input_shape(net.attrs, str(net.path))
-    return map_network(net, load_profile(hardware, overrides), input_shape, search_orders=True)
+    return map_network(net, load_profile(hardware, overrides), input_shape)
 
 
 def map_network(
     net: NetxNetwork,
     profile: HardwareProfile,
     input_shape: tuple[int, ...] | None = None,
-    *,
-    search_orders: bool = False,
 ) -> NetworkMapping:
     """Place every layer of ``net`` on cores of ``profile`` (layers mapped last to first).
 
-    With ``search_orders`` (as :func:`map_file` does), a dense layer whose cores exceed its
-    counting bounds is also packed in two other neuron orders and the order needing fewest
-    cores is kept (:func:`_try_orders`); otherwise neurons stay in stored order.
+    The one mapping path of the toolchain: ``map``, ``deploy``, ``train --fit-cores`` and the
+    Python API all call it. For a profile with a ``[compiler]`` model (``loihi2``) each layer
+    is placed as Intel's compiler is modelled to place it (:mod:`deploy.compiler_model`), and
+    ``best_partition_cores`` says what the best partition under that cost model needs. Else
+    the greedy partitioner runs, and a dense layer whose cores exceed its counting bounds is
+    also packed in two other neuron orders, keeping the order needing fewest cores
+    (:func:`_try_orders`).
 
     ``input_shape`` is netx's ``(x, y, f)`` input shape, needed when the first layer is conv
     and the file has no input layer (as gradr-lava records it in its metadata).
@@ -527,6 +558,13 @@ def map_network(
         label = f"{net.path.name}: layer {i} ({layer.kind})"
         conn, wbits, dbits = _connectivity(net, i, pre, profile, warnings, input_shape)
         bits = wbits + dbits
+        if profile.compiler is not None:
+            mapped[i] = _compiled_mapping(layer, conn, wbits, dbits, profile, label)
+            if pre is not None:
+                n_ext = conn.n_pre - (layer.neurons if layer.kind == "dense_rec" else 0)
+                fan_out[pre] += int(np.count_nonzero(conn.indices < n_ext))
+                fan_out[i] += conn.synapses - int(np.count_nonzero(conn.indices < n_ext))
+            continue
         own = np.zeros(layer.neurons, np.int64)
         for _ in range(2 if layer.kind == "dense_rec" else 1):
             cores = partition(conn, (dests[i] + own)[conn.order], bits, profile, label)
@@ -536,8 +574,7 @@ def map_network(
         pre_used = int(np.count_nonzero(np.bincount(conn.indices, minlength=conn.n_pre)))
         counting = lower_bounds(fan_in, pre_used, dests[i] + own, bits, profile)
         if (
-            search_orders
-            and layer.kind == "dense"
+            layer.kind == "dense"
             and layer.neurons <= ORDER_SEARCH_MAX_NEURONS
             and max(counting.values()) < len(cores.neurons)
         ):
@@ -579,7 +616,58 @@ def map_network(
             result.append(_with_fan_out(m, fan_out[layer.index]))
         else:
             result.append(_empty(layer.index, layer.kind, profile))
-    return NetworkMapping(str(net.path), profile, tuple(result), tuple(warnings))
+    return NetworkMapping(str(net.path), profile, tuple(result), tuple(warnings),
+                          _release_cores(net, profile))
+
+
+def _compiled_mapping(
+    layer: Layer, conn: Connectivity, wbits: int, dbits: int, profile: HardwareProfile,
+    label: str,
+) -> LayerMapping:
+    """A layer placed by the compiler model, as a :class:`LayerMapping`."""
+    from deploy import compiler_mapping as cm
+
+    compiled = cm.compile_layer(layer, profile, label)
+    row_core = compiled.core_of[conn.order]
+    inputs = cm.core_inputs(conn.indptr, conn.indices, row_core, compiled.cores)
+    use = compiled.use
+    return LayerMapping(
+        index=layer.index,
+        kind=layer.kind,
+        neurons=layer.neurons,
+        synapses=conn.synapses,
+        weight_bits=wbits if conn.synapses else 0,
+        delay_bits=dbits,
+        core_neurons=use["neurons"].astype(np.int64),
+        core_input_axons=np.asarray([len(x) for x in inputs], np.int64),
+        core_output_axons=use["neurons"].astype(np.int64),
+        core_synapse_bits=(use["synapses"] * cm.bits_per_unit(profile)).astype(np.int64),
+        core_encoding=("dense" if conn.synapses else "none",) * compiled.cores,
+        lower_bounds=cm.lower_bounds(compiled, profile),
+        limits=cm.limits(profile),
+        core_of=compiled.core_of,
+        core_inputs=inputs,
+        connections=_connections(layer),
+        connectivity=conn,
+        compiled=compiled,
+    )
+
+
+def _release_cores(net: NetxNetwork, profile: HardwareProfile) -> dict[str, int]:
+    """Total cores under every release of the profile's compiler model (empty without one)."""
+    from deploy import compiler_mapping as cm
+
+    if profile.compiler is None:
+        return {}
+    totals = {}
+    for name in profile.compiler.releases:
+        other = dataclasses.replace(profile, compiler=profile.compiler.with_release(name))
+        try:
+            totals[name] = sum(cm.compile_layer(layer, other, "").cores
+                               for layer in net.layers if layer.kind in cm.PLACED_KINDS)
+        except BudgetError:
+            totals[name] = -1  # a neuron does not fit a core of that release
+    return totals
 
 
 class LayerBounds(Mapping[str, int]):

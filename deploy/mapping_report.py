@@ -14,6 +14,7 @@ bound says why the bound cannot close the gap, with the numbers (also ``lower_bo
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -29,7 +30,12 @@ KIB_BITS = 8 * 1024
 
 
 def format_table(mapping: NetworkMapping) -> str:
-    """The mapping as a fixed-width text table with a totals line and the chips needed."""
+    """The mapping as a fixed-width text table with a totals line and the chips needed.
+
+    For a profile with a compiler model the table is Intel's layout (:func:`format_compiler`).
+    """
+    if mapping.hardware.compiler is not None:
+        return format_compiler(mapping)
     rows = []
     for layer in mapping.layers:
         placed = layer.cores > 0
@@ -84,6 +90,84 @@ def format_table(mapping: NetworkMapping) -> str:
         for layer in mapping.layers
         if layer.cores > NOTE_RATIO * layer.lower_bound and layer.bound_note
     )
+    body.extend(f"warning: {w}" for w in mapping.warnings)
+    return "\n".join(body)
+
+
+def _cell(value: float, capacity: int | None, percent: bool) -> str:
+    if math.isnan(value):
+        return "-"
+    if percent and capacity:
+        return f"{100 * value / capacity:.2f}%"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def compiler_rows(mapping: NetworkMapping, percent: bool) -> list[tuple[str, ...]]:
+    """Intel's printout rows (one per placed layer, in layer order) as text cells."""
+    from deploy.compiler_mapping import capacity
+    from deploy.compiler_model import COLUMNS as USE_COLUMNS
+    from deploy.compiler_model import total_fraction
+
+    model = mapping.hardware.compiler
+    assert model is not None
+    cap = capacity(mapping.hardware)
+    rows = []
+    for layer in mapping.layers:
+        compiled = layer.compiled
+        if compiled is None:
+            continue
+        row = compiled.row(model.release.row_statistic)
+        total = total_fraction(row, cap, model)
+        tile = "" if compiled.tile is None else "Conv({}, {}, {})".format(*compiled.tile)
+        rows.append((
+            str(layer.index), layer.kind,
+            *(_cell(row[c], cap.of(c), percent) for c in USE_COLUMNS),
+            "-" if math.isnan(total) else f"{100 * total:.2f}%",
+            str(compiled.cores), str(compiled.best_cores), str(compiled.lower_bound), tile,
+        ))
+    return rows
+
+
+COMPILER_COLUMNS = ("Layer", "Type", "AxonIn", "NeuronGr", "Neurons", "Synapses", "AxonMap",
+                    "AxonMem", "Total", "Cores", "Best", "LB", "Tile")
+
+
+def format_compiler(mapping: NetworkMapping) -> str:
+    """Intel's per-core table (percent and absolute units), cores per layer and the totals.
+
+    ``Cores`` is the modelled compiler's, ``Best`` the best partition under the same cost model,
+    ``LB`` a proven lower bound. A row is the release's printed statistic: the largest core
+    (2024-04) or the layer's totals per core (2023 releases); conv rows show one full tile.
+    """
+    model = mapping.hardware.compiler
+    assert model is not None
+    blocks = []
+    for percent in (True, False):
+        rows = compiler_rows(mapping, percent)
+        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COMPILER_COLUMNS)]
+
+        def line(cells: tuple[str, ...], widths: list[int] = widths) -> str:
+            return "  ".join(c.ljust(w) if i in (1, 12) else c.rjust(w)
+                             for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+        rule = "-" * len(line(COMPILER_COLUMNS))
+        title = ("per core, % of capacity" if percent
+                 else "per core, absolute (Synapses in SynMem units)")
+        blocks.append("\n".join([f"Intel compiler model, release {model.release.name}: "
+                                  f"{title}", line(COMPILER_COLUMNS), rule,
+                                  *(line(r) for r in rows), rule]))
+    others = ", ".join(f"{name}: {cores}" for name, cores in mapping.release_cores.items()
+                       if name != model.release.name)
+    hw = mapping.hardware
+    summary = [
+        f"Intel's compiler (model, release {model.release.name}): {mapping.total_cores} cores; "
+        f"best partition under the same cost model: {mapping.best_partition_cores}; "
+        f"lower bound {mapping.lower_bound_cores}",
+        f"other compiler releases: {others} cores (--set release=NAME)" if others else "",
+        f"{mapping.total_cores} cores on {hw.name} ({hw.cores_per_chip} cores per chip): "
+        f"{mapping.chips} chip(s)",
+    ]
+    body = ["\n\n".join(blocks), *(s for s in summary if s)]
     body.extend(f"warning: {w}" for w in mapping.warnings)
     return "\n".join(body)
 

@@ -31,7 +31,7 @@ from deploy.mapping import map_network
 from deploy.metadata import METADATA_ATTR, NetworkMetadata
 from deploy.netx_file import NetxNetwork, read_netx
 from deploy.profiles import load_profile
-from deploy.stimulus import present
+from deploy.stimulus import pad_window, present, run_window
 
 DEPLOY_FILE = "deploy.json"
 DEFAULT_TIME_STEPS = 16  # for files without gradr-lava metadata
@@ -144,7 +144,10 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     _check_input_size(network, int(np.prod(data.image_shape)), dataset_name)
     ids = np.arange(count)
     encoding = RateEncoding.from_dict(metadata.encoding)
-    spikes = present(encoding, test.images[:count], ids, metadata.seed, metadata.drain_steps)
+    window = run_window(metadata.window, options.target)
+    spikes = pad_window(
+        present(encoding, test.images[:count], ids, metadata.seed, metadata.drain_steps), window
+    )
     labels = test.labels[:count]
 
     try:
@@ -156,7 +159,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     update, close = _bar(count, options.progress)
     try:
         run = lava_sim.run_lava(
-            network.path, spikes, metadata.window, metadata.input_shape,
+            network.path, spikes, window, metadata.input_shape,
             target=options.target, progress=update, record_hidden=options.record_activity,
         )
     finally:
@@ -165,14 +168,15 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     energy = None
     if options.record_activity:
         activity = activity_per_inference(network, spikes, run.step_spike_counts)
-        energy = estimate_energy(mapping, activity, metadata.window).to_dict()
+        energy = estimate_energy(mapping, activity, window).to_dict()
     report: dict[str, Any] = {
         "model": str(options.model),
         "target": options.target,
         "dataset": dataset_name,
         "samples": count,
         "time_steps": metadata.time_steps,
-        "window": metadata.window,
+        "window": window,
+        "sample_window": metadata.window,
         "encoding": metadata.encoding,
         "lava_accuracy": float(np.mean(lava_pred == labels)),
         "torch_accuracy": None,
@@ -187,6 +191,8 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         ],
         "hardware": mapping.hardware.name,
         "cores": mapping.total_cores,
+        "cores_decided_by": mapping.decided_by,
+        "best_partition_cores": mapping.best_partition_cores,
         "chips": mapping.chips,
         "lower_bound_cores": mapping.lower_bound_cores,
         "energy": energy,

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from deploy.compiler_profile import COMPILER_KEYS, CompilerModel, parse_compiler
 from deploy.errors import InputError
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -74,6 +75,8 @@ class HardwareProfile:
     # where each value comes from, keyed by field name
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
     path: Path | None = dataclasses.field(default=None, compare=False)
+    # a model of Intel's Loihi 2 compiler (the profile's [compiler] table), or None
+    compiler: CompilerModel | None = dataclasses.field(default=None, compare=False)
 
     @property
     def max_cores(self) -> int:
@@ -85,9 +88,10 @@ class HardwareProfile:
         values = {
             f.name: _json_value(getattr(self, f.name))
             for f in dataclasses.fields(self)
-            if f.name not in ("sources", "path")
+            if f.name not in ("sources", "path", "compiler")
         }
-        return {**values, "sources": dict(self.sources)}
+        compiler = None if self.compiler is None else self.compiler.to_dict()
+        return {**values, "sources": dict(self.sources), "compiler": compiler}
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ _HINTS = typing.get_type_hints(HardwareProfile)
 FIELD_TYPES: dict[str, type] = {
     f.name: _HINTS[f.name]
     for f in dataclasses.fields(HardwareProfile)
-    if f.name not in ("sources", "path")
+    if f.name not in ("sources", "path", "compiler")
 }
 CONSTANT_KEYS = tuple(k for k in FIELD_TYPES if k not in ("name", "description"))
 
@@ -139,8 +143,11 @@ def load_profile(
     try:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise InputError(f"{path}: not valid TOML ({error})") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a TOML hardware profile ({error})") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error})") from None
+    compiler_table = document.pop("compiler", None)
     flat: dict[str, Any] = {}
     for key, value in document.items():
         if isinstance(value, dict):
@@ -157,15 +164,28 @@ def load_profile(
     extra = sorted(k for k in flat if k not in FIELD_TYPES and not k.endswith(SOURCE_SUFFIX))
     if extra:
         raise InputError(f"{path}: unknown keys {extra}; valid keys: {', '.join(CONSTANT_KEYS)}")
+    compiler_overrides: dict[str, Any] = {}
+    valid = CONSTANT_KEYS + (COMPILER_KEYS if compiler_table is not None else ())
     for raw_key, raw_value in (overrides or {}).items():
         key = raw_key.rsplit(".", 1)[-1]
+        if key in COMPILER_KEYS and compiler_table is not None and key not in CONSTANT_KEYS:
+            compiler_overrides[key] = raw_value
+            continue
         if key not in CONSTANT_KEYS:
             raise InputError(
-                f"unknown hardware constant '{raw_key}'; valid keys: {', '.join(CONSTANT_KEYS)}"
+                f"unknown hardware constant '{raw_key}' for {path.stem}; valid keys: "
+                f"{', '.join(valid)}"
             )
         values[key] = _convert(f"--set {raw_key}", key, raw_value, FIELD_TYPES[key])
         sources[key] = f"override (--set {raw_key}={raw_value})"
-    profile = HardwareProfile(**values, sources=MappingProxyType(sources), path=path)
+    compiler = None
+    if compiler_table is not None:
+        if not isinstance(compiler_table, dict):
+            raise InputError(f"{path}: 'compiler' must be a table")
+        compiler = parse_compiler(compiler_table, str(path), compiler_overrides, _convert)
+    profile = HardwareProfile(
+        **values, sources=MappingProxyType(sources), path=path, compiler=compiler
+    )
     _validate(profile)
     return profile
 
@@ -233,3 +253,29 @@ def _validate(profile: HardwareProfile) -> None:
     for key in ("block_header_bits", "min_index_bits", "max_delay_bits"):
         if getattr(profile, key) < 0:
             raise InputError(f"hardware profile {profile.name}: '{key}' must be >= 0")
+    for key, upper in _UPPER_BOUNDS.items():
+        if getattr(profile, key) > upper:
+            raise InputError(
+                f"hardware profile {profile.name}: '{key}' = {getattr(profile, key)} is beyond "
+                f"any plausible chip (at most {upper})"
+            )
+    for key, kind in FIELD_TYPES.items():
+        value = getattr(profile, key)
+        if kind is float and (math.isinf(value) or value < 0):
+            raise InputError(
+                f"hardware profile {profile.name}: '{key}' = {value} must be a finite number "
+                ">= 0 (nan, in a profile file, means unknown)"
+            )
+        if kind is float and math.isnan(value) and "override" in profile.sources.get(key, ""):
+            raise InputError(f"--set {key}=nan: give a finite number >= 0")
+
+
+# Upper bounds that no real chip reaches: they keep a typo from allocating terabytes.
+_UPPER_BOUNDS = {
+    "neurons_per_core": 1 << 24, "input_axons_per_core": 1 << 24,
+    "output_axons_per_core": 1 << 24, "synapse_memory_bits_per_core": 1 << 36,
+    "max_weight_bits": 64, "max_delay_bits": 16, "synapses_per_block": 1 << 16,
+    "block_header_bits": 1 << 12, "memory_word_bits": 1 << 12, "min_index_bits": 64,
+    "cores_per_chip": 1 << 16, "chips": 1 << 16, "cores_per_tile": 1 << 10,
+    "mesh_tiles_x": 1 << 12, "mesh_tiles_y": 1 << 12,
+}

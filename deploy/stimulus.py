@@ -26,3 +26,26 @@ def present(
     spikes = encode_samples(encoding, images, np.asarray(sample_ids), seed)
     drain = np.zeros((*spikes.shape[:2], drain_steps), dtype=spikes.dtype)
     return np.concatenate([spikes, drain], axis=2)
+
+
+def run_window(window: int, target: str) -> int:
+    """Steps per sample a run on ``target`` uses for a sample window of ``window`` steps.
+
+    On Loihi 2 hardware netx's ``reset_interval`` must be a power of 2 (lava-dl's MNIST
+    tutorial: "Since reset_interval on Loihi-2 Hardware has to be a power of 2"), so a
+    ``loihi2`` run pads each sample with empty steps up to the next power of 2; the CPU
+    simulation keeps the sample's own window.
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    if target == "loihi2":
+        return 1 << (window - 1).bit_length()
+    return window
+
+
+def pad_window(spikes: np.ndarray, window: int) -> np.ndarray:
+    """``(N, F, S)`` spikes with empty steps appended up to ``window`` (>= S) steps."""
+    extra = window - spikes.shape[-1]
+    if extra < 0:
+        raise ValueError(f"cannot pad {spikes.shape[-1]} steps down to {window}")
+    return np.pad(spikes, ((0, 0), (0, 0), (0, extra))) if extra else spikes

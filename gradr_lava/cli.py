@@ -87,6 +87,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         target_connectivity=args.target_connectivity, alpha=args.alpha,
         prune_mode=args.gradr_mode, finetune=args.gradr_finetune, fit_cores=args.fit_cores,
         fit_chips=args.fit_chips, hardware=args.hardware, budget_allocation=args.budget_allocation,
+        hardware_overrides=_overrides(args.set),
     ))
     print(f"test accuracy (quantized PyTorch forward): {metrics['test_accuracy']:.4f} "
           f"after {metrics['epochs']} epochs, {metrics['seconds']:.1f} s")
@@ -215,7 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--fit-chips", type=_positive_int, metavar="N",
                      help="as --fit-cores, with the cores of N chips")
     fit.add_argument("--hardware", default="loihi2", metavar="PROFILE",
-                     help="hardware profile for --fit-cores: loihi1, loihi2 or a TOML file")
+                     help="hardware profile for --fit-cores: loihi1, loihi2, loihi2-brief or a "
+                     "TOML file")
+    fit.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a profile constant for --fit-cores, e.g. --set "
+                     "count_zero_weights=false (repeatable)")
     fit.add_argument("--budget-allocation", choices=("budget-aware", "uniform"),
                      default="budget-aware", help="split the budget by layer size and fan-in "
                      "(default), or one connectivity for all layers (baseline)")
@@ -256,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_hardware_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hardware")
     group.add_argument("--hardware", default="loihi2", metavar="PROFILE",
-                       help="hardware profile: loihi1, loihi2 or a TOML file (default loihi2)")
+                       help="hardware profile: loihi2 (Intel's compiler, modelled), loihi2-brief, "
+                       "loihi1 or a TOML file (default loihi2)")
     group.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a profile constant, e.g. --set synop_pj=27.1 (repeatable)")
     group.add_argument("--max-cores", type=_positive_int, metavar="N",

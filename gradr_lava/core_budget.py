@@ -91,6 +91,17 @@ def cores_curve(shape: tuple[int, int], profile: HardwareProfile, seed: int = 0)
     return np.maximum.accumulate(np.array(cores))  # monotone: more synapses never cost less
 
 
+def _zero_weight_hint(profile: HardwareProfile) -> str:
+    """Why pruning cannot help on a compiler model that stores zero weights, and the way out."""
+    compiler = profile.compiler
+    if compiler is None or not compiler.count_zero_weights:
+        return ""
+    return (f". On {profile.name}, Intel's compiler (model, release {compiler.release.name}) "
+            "stores every weight slot of a dense layer, zeros included, so pruning alone does "
+            "not reduce its cores; to plan for sparse storage (netx sparse_fc_layer=True, "
+            "assumed, see docs/mapping.md) pass --set count_zero_weights=false")
+
+
 def _max_connectivity(curve: np.ndarray, cores: int) -> float:
     fits = np.flatnonzero(curve <= cores)
     return float(GRID[fits[-1]]) if len(fits) else 0.0
@@ -128,7 +139,7 @@ def plan_budget(
         raise InputError(
             f"--fit-cores {budget_cores}: even at {100 * GRID[0]:.1f}% connectivity the layers "
             f"need {sum(cores)} cores on {profile.name} ({cores} per layer): allow at least "
-            f"{sum(cores)} cores"
+            f"{sum(cores)} cores{_zero_weight_hint(profile)}"
         )
     while sum(cores) < budget_cores:
         gains = []
@@ -157,7 +168,8 @@ def uniform_targets(
     totals = np.sum(curves, axis=0)
     fits = np.flatnonzero(totals <= budget_cores)
     if not len(fits):
-        raise InputError(f"no uniform connectivity fits {budget_cores} cores on {profile.name}")
+        raise InputError(f"no uniform connectivity fits {budget_cores} cores on {profile.name}"
+                         f"{_zero_weight_hint(profile)}")
     c = float(GRID[fits[-1]])
     layers = [LayerPlan(i, shape, int(curve[fits[-1]]), c)
               for i, (shape, curve) in enumerate(zip(shapes, curves, strict=True))]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class TrainOptions:
     fit_cores: int | None = None  # train to fit this many cores (gradr_lava.core_budget)
     fit_chips: int | None = None  # ... or this many chips
     hardware: str = "loihi2"  # profile for --fit-cores / --fit-chips
+    hardware_overrides: dict[str, str] = field(default_factory=dict)  # profile constants (--set)
     budget_allocation: str = "budget-aware"  # or "uniform" (the baseline)
 
     def prune_settings(self) -> dict[str, Any]:
@@ -73,7 +74,10 @@ class TrainOptions:
                 "alpha": self.alpha, "mode": self.prune_mode, "finetune": self.finetune,
                 "fit_cores": self.fit_cores,
                 "fit_chips": self.fit_chips, "hardware": self.hardware,
-                "budget_allocation": self.budget_allocation}
+                "budget_allocation": self.budget_allocation,
+                # only when given, so runs started before the option existed still resume
+                **({"hardware_overrides": dict(self.hardware_overrides)}
+                   if self.hardware_overrides else {})}
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -151,10 +155,10 @@ class Trainer:
             shapes.append(tuple(block.synapse.weight.shape[:2]))
         budget = o.fit_cores
         if o.fit_chips is not None:
-            chip_cores = load_profile(o.hardware).cores_per_chip * o.fit_chips
+            chip_cores = load_profile(o.hardware, o.hardware_overrides).cores_per_chip * o.fit_chips
             budget = chip_cores if budget is None else min(budget, chip_cores)
         plan = plan_budget if o.budget_allocation == "budget-aware" else uniform_targets
-        return plan(shapes, budget, o.hardware, seed=o.seed)
+        return plan(shapes, budget, o.hardware, o.hardware_overrides, seed=o.seed)
 
     def _make_pruner(self) -> tuple[Pruner, bool]:
         """The pruner, and whether it is laid out over ``total_steps``."""
@@ -346,7 +350,7 @@ class Trainer:
     def check_core_budget(self, model: Path) -> dict[str, Any]:
         """Map the exported file with ``gradr-lava map``'s mapper and compare with the plan."""
         plan = self.budget_plan
-        mapping = map_file(model, self.options.hardware)
+        mapping = map_file(model, self.options.hardware, self.options.hardware_overrides)
         write_mapping(mapping, model.parent)
         return {
             **plan.to_dict(),

@@ -18,20 +18,24 @@ from gradr_lava.core_budget import plan_budget, synthetic_weights, uniform_targe
 SHAPES = [(800, 784), (10, 800)]
 
 
-def _cores_at(plan_layers: list, hardware: str) -> int:
+SPARSE = {"count_zero_weights": "false"}  # loihi2 with sparse storage: pruning saves cores
+
+
+def _cores_at(plan_layers: list, hardware: str, overrides: dict | None = None) -> int:
     rng = np.random.default_rng(1)
     weights = [synthetic_weights(p.shape, p.target_connectivity, rng) for p in plan_layers]
     network = dense_network(weights, input_layer=False)
-    return map_network(network, load_profile(hardware)).total_cores
+    return map_network(network, load_profile(hardware, overrides)).total_cores
 
 
-@pytest.mark.parametrize("hardware", ["loihi1", "loihi2"])
-def test_budget_aware_targets_fit_and_favour_the_small_layer(hardware: str) -> None:
-    plan = plan_budget(SHAPES, 2, hardware)
-    uniform = uniform_targets(SHAPES, 2, hardware)
-    assert plan.planned_cores <= 2
-    assert _cores_at(list(plan.layers), hardware) <= 2
-    assert _cores_at(list(uniform.layers), hardware) <= 2
+@pytest.mark.parametrize(("hardware", "overrides"), [("loihi1", None), ("loihi2", SPARSE),
+                                                     ("loihi2-brief", None)])
+def test_budget_aware_targets_fit_and_favour_the_small_layer(hardware: str, overrides) -> None:
+    plan = plan_budget(SHAPES, 2, hardware, overrides)
+    uniform = uniform_targets(SHAPES, plan.budget_cores, hardware, overrides)
+    assert plan.planned_cores <= plan.budget_cores
+    assert _cores_at(list(plan.layers), hardware, overrides) <= plan.budget_cores
+    assert _cores_at(list(uniform.layers), hardware, overrides) <= plan.budget_cores
     wide, readout = plan.layers
     assert readout.target_connectivity == 1.0  # 8,000 synapses fit one core at any rate
     assert wide.target_connectivity < 0.2
@@ -47,14 +51,19 @@ def test_more_cores_allow_more_connectivity() -> None:
 
 
 def test_a_budget_the_dense_network_fits_needs_no_pruning() -> None:
-    plan = plan_budget(SHAPES, 16, "loihi2")
+    plan = plan_budget(SHAPES, 40, "loihi2")
     assert all(layer.target_connectivity == 1.0 for layer in plan.layers)
-    assert plan.notes and "needs only" in plan.notes[0]
+    assert plan.notes and "needs only 17" in plan.notes[0]  # 800 neurons: 16 groups of 50
 
 
 def test_an_impossible_budget_says_how_many_cores_are_needed() -> None:
     with pytest.raises(InputError, match="allow at least 2 cores"):
-        plan_budget(SHAPES, 1, "loihi2")
+        plan_budget(SHAPES, 1, "loihi2", SPARSE)
+
+
+def test_pruning_cannot_shrink_dense_layers_on_intels_compiler() -> None:
+    with pytest.raises(InputError, match=r"allow at least 17 cores.*zeros included"):
+        plan_budget(SHAPES, 8, "loihi2")
 
 
 def _small_core_profile(tmp_path: Path) -> Path:
