@@ -52,3 +52,24 @@ def write_json(destination: str | os.PathLike[str], payload: Any) -> Path:
     with atomic_path(destination) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
     return destination
+
+
+def check_writable(directory: str | os.PathLike[str]) -> Path:
+    """Create ``directory`` and prove it writable by writing and removing a file in it.
+
+    Raises:
+        InputError: it cannot be created or written (the message names the path and why).
+    """
+    from deploy.errors import InputError
+
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InputError(f"{directory}: cannot write there ({reason}); choose another --out "
+                         "or fix its permissions / free space") from None
+    return directory

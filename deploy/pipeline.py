@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.atomic import write_json
+from deploy.atomic import atomic_path, check_writable, write_json
 from deploy.budget import check_budget
 from deploy.datasets import load_dataset
 from deploy.encoding import RateEncoding
@@ -34,6 +34,7 @@ from deploy.profiles import load_profile
 from deploy.stimulus import pad_window, present, run_window
 
 DEPLOY_FILE = "deploy.json"
+SPIKES_FILE = "spikes.npz"
 DEFAULT_TIME_STEPS = 16  # for files without gradr-lava metadata
 
 
@@ -55,6 +56,8 @@ class DeployOptions:
     max_cores: int | None = None
     chips: int | None = None
     record_activity: bool = True  # False: record only the output layer (faster, no energy)
+    copies: int | None = None  # network copies side by side in Lava (default: planned)
+    save_spikes: bool = False  # write spikes.npz (inputs as presented, Lava's outputs)
 
 
 def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMetadata:
@@ -124,10 +127,12 @@ def _bar(total: int, enabled: bool) -> tuple[Callable[[int], None], Callable[[],
 
 def deploy_network(options: DeployOptions) -> dict[str, Any]:
     """Run the steps in the module docstring and return (and write) the deploy report."""
-    from deploy import lava_sim, reference
+    from deploy import lava_exact, lava_sim
 
     lava_sim.run_config(options.target)  # a missing backend fails before any work
     network = read_netx(options.model)
+    out = options.out or Path(options.model).parent
+    check_writable(out)  # before any work: a result is never lost to an unwritable --out
     metadata = network_metadata(network, options)
     profile = load_profile(options.hardware, options.overrides)
     mapping = map_network(network, profile, metadata.input_shape)
@@ -150,45 +155,88 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     )
     labels = test.labels[:count]
 
+    copies = options.copies or lava_sim.plan_copies(
+        lava_sim.network_density(network), count, options.target,
+        lava_sim.copies_limit(network))
     try:
-        torch_out = reference.reference_output(network, spikes, metadata.input_shape)
-        torch_note = None
-    except reference.ReferenceUnsupported as exc:
-        torch_out, torch_note = None, f"no PyTorch reference: {exc}"
+        exact = lava_exact.exact_run(network, spikes, window, metadata.input_shape,
+                                     streams=copies)
+        exact_note = None
+    except lava_exact.ExactUnsupported as exc:
+        exact, exact_note = None, f"no exact reference: {exc}"
+    training = _training_forward(network, spikes, metadata.input_shape, labels)
 
     update, close = _bar(count, options.progress)
     try:
         run = lava_sim.run_lava(
-            network.path, spikes, window, metadata.input_shape,
-            target=options.target, progress=update, record_hidden=options.record_activity,
+            network.path, spikes, window, metadata.input_shape, target=options.target,
+            copies=copies, progress=update, record_hidden=options.record_activity,
         )
     finally:
         close()
     lava_pred = run.output_spikes.sum(axis=2).argmax(axis=1)
+    training_out = training.pop("output", None)
+    if training_out is not None:
+        training["output_spike_agreement"] = spike_agreement(run.output_spikes, training_out)
+        training["prediction_agreement"] = float(
+            np.mean(training_out.sum(axis=2).argmax(axis=1) == lava_pred))
+        if training["output_spike_agreement"] < 1.0:
+            training["note"] = (
+                "SLAYER's forward differs from Lava's integer arithmetic for this network "
+                "(decays below 1, biases or delays round differently); the accuracy that "
+                "runs in Lava is lava_accuracy (docs/lava.md)")
     energy = None
     if options.record_activity:
         activity = activity_per_inference(network, spikes, run.step_spike_counts)
         energy = estimate_energy(mapping, activity, window).to_dict()
+    built = [layer for layer in network.layers if layer.kind != "flatten"]
+    recorded = built if options.record_activity else built[-1:]
+    layers = []
+    for k, (layer, counts) in enumerate(zip(recorded, run.neuron_spike_counts, strict=True)):
+        row: dict[str, Any] = {
+            "layer": layer.index, "type": layer.kind, "neurons": layer.neurons,
+            "spikes_total": int(counts.sum()), "spikes_per_sample": float(counts.sum()) / count,
+            "spike_agreement": None,
+        }
+        if exact is not None and run.layer_spikes is not None:
+            reference_k = exact.layers[len(built) - len(recorded) + k]
+            row["spike_agreement"] = spike_agreement(run.layer_spikes[k], reference_k)
+        layers.append(row)
     report: dict[str, Any] = {
         "model": str(options.model),
         "target": options.target,
         "dataset": dataset_name,
         "samples": count,
         "time_steps": metadata.time_steps,
-        "window": window,
+        "drain_steps": metadata.drain_steps,
         "sample_window": metadata.window,
+        "window": window,
+        "window_note": (
+            "each sample is presented for time_steps steps, then drain_steps empty steps let "
+            "its spikes pass every layer (sample_window = time_steps + drain_steps); window is "
+            "the reset interval the run used (a power of 2 on Loihi 2 hardware)"
+        ),
         "encoding": metadata.encoding,
         "lava_accuracy": float(np.mean(lava_pred == labels)),
         "torch_accuracy": None,
         "spike_agreement": None,
+        "output_spike_agreement": None,
         "prediction_agreement": None,
+        "reference": (
+            "torch_accuracy and spike_agreement compare Lava with the network computed in "
+            "PyTorch on Lava's integer grid (deploy/lava_exact.py), every layer, neuron and "
+            "step; training_forward is lava-dl's SLAYER forward (what training optimised)"
+        ),
+        "layers": layers,
+        "training_forward": training,
+        "lava": {
+            "copies": run.copies,
+            "seconds": run.seconds,
+            "samples_per_second": count / run.seconds if run.seconds > 0 else None,
+            "time_steps_per_second": run.time_steps_per_second,
+        },
         "time_steps_per_second": run.time_steps_per_second,
         "lava_seconds": run.seconds,
-        "layers": [
-            {"layer": name, "spikes": int(counts.sum()),
-             "spikes_per_sample": float(counts.sum()) / count}
-            for name, counts in zip(run.layer_names, run.neuron_spike_counts, strict=True)
-        ],
         "hardware": mapping.hardware.name,
         "cores": mapping.total_cores,
         "cores_decided_by": mapping.decided_by,
@@ -197,13 +245,42 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         "lower_bound_cores": mapping.lower_bound_cores,
         "energy": energy,
     }
-    if torch_out is not None:
-        torch_pred = torch_out.sum(axis=2).argmax(axis=1)
+    if exact is not None:
+        torch_pred = exact.output.sum(axis=2).argmax(axis=1)
         report["torch_accuracy"] = float(np.mean(torch_pred == labels))
-        report["spike_agreement"] = spike_agreement(run.output_spikes, torch_out)
+        report["output_spike_agreement"] = spike_agreement(run.output_spikes, exact.output)
         report["prediction_agreement"] = float(np.mean(lava_pred == torch_pred))
+        agreements = [row["spike_agreement"] for row in layers]
+        sizes = [row["neurons"] for row in layers]
+        report["spike_agreement"] = float(np.average(agreements, weights=sizes))
     else:
-        report["note"] = torch_note
-    out = options.out or Path(options.model).parent
+        report["note"] = exact_note
+    if options.save_spikes:
+        save_spikes(out / SPIKES_FILE, spikes, run.output_spikes, labels, window)
+        report["spikes_file"] = str(out / SPIKES_FILE)
     write_json(out / DEPLOY_FILE, report)
     return report
+
+
+def _training_forward(network: NetxNetwork, spikes: np.ndarray, input_shape, labels) -> dict:
+    """lava-dl's SLAYER forward of the same file (what training computes), for comparison."""
+    from deploy import reference
+
+    try:
+        out = reference.reference_output(network, spikes, input_shape)
+    except reference.ReferenceUnsupported as exc:
+        return {"accuracy": None, "note": f"not computed: {exc}"}
+    return {"accuracy": float(np.mean(out.sum(axis=2).argmax(axis=1) == labels)),
+            "output": out}
+
+
+def save_spikes(path: Path, inputs: np.ndarray, outputs: np.ndarray, labels: np.ndarray,
+                window: int) -> Path:
+    """Write ``spikes.npz``: ``inputs`` ``(N, features, window)`` exactly as presented to Lava
+    (drain steps included), ``outputs`` ``(N, outputs, window)`` as Lava produced them,
+    ``labels`` and ``window`` (reset every ``window`` steps to replay it)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, inputs=inputs.astype(np.uint8), outputs=outputs,
+                                labels=labels, window=np.int64(window))
+    return path

@@ -151,13 +151,22 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         download=args.download, samples=args.samples, out=args.out,
         time_steps=args.time_steps, progress=not args.quiet, hardware=args.hardware,
         overrides=_overrides(args.set), max_cores=args.max_cores, chips=args.chips,
+        copies=args.copies, save_spikes=args.save_spikes,
     )
     report = deploy_network(options)
+    lava = report["lava"]
     print(f"{report['samples']} {report['dataset']} test samples on {report['target']}: "
           f"Lava accuracy {_fmt(report['lava_accuracy'])}, "
-          f"PyTorch accuracy {_fmt(report['torch_accuracy'])}, "
-          f"spike agreement {_fmt(report['spike_agreement'])}, "
-          f"{report['time_steps_per_second']:.0f} time steps/s")
+          f"PyTorch accuracy {_fmt(report['torch_accuracy'])} (Lava's integer grid), "
+          f"spike agreement {_fmt(report['spike_agreement'])} over all "
+          f"{len(report['layers'])} layers; {lava['seconds']:.1f} s in Lava "
+          f"({lava['samples_per_second']:.0f} samples/s, {lava['copies']} copies)")
+    training = report["training_forward"]
+    if training.get("output_spike_agreement") is not None:
+        print(f"training forward (SLAYER): accuracy {_fmt(training['accuracy'])}, output "
+              f"spike agreement with Lava {_fmt(training['output_spike_agreement'])}")
+        if training.get("note"):
+            print(f"warning: {training['note']}", file=sys.stderr)
     joules = report["energy"]["energy_j"]  # the CLI always records activity
     breakdown = ", ".join(f"{name} {1e9 * value:.3f}" for name, value in joules.items()
                           if name not in ("dynamic", "total") and value is not None)
@@ -243,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--out", type=Path, metavar="DIR",
                         help="directory for deploy.json (default: the model's directory)")
     _add_hardware_flags(deploy)
+    deploy.add_argument("--save-spikes", action="store_true",
+                        help="also write spikes.npz: each sample's input spikes as presented "
+                        "to Lava (drain steps included) and its output spikes from Lava")
+    deploy.add_argument("--copies", type=_positive_int, metavar="K",
+                        help="network copies side by side in one Lava graph (default: 32, or "
+                        "64 for networks under 25%% connectivity; 1 = the plain network)")
     deploy.add_argument("--quiet", action="store_true", help="no progress bar")
     deploy.set_defaults(handler=_cmd_deploy)
 

@@ -33,6 +33,8 @@ def test_deploy_never_imports_gradr_lava() -> None:
 LIGHT_MODULES = [
     "deploy", "deploy.errors", "deploy.atomic", "deploy.metadata", "deploy.netx_file",
     "deploy.datasets", "deploy.encoding", "deploy.stimulus", "deploy.pipeline",
+    "deploy.mapping", "deploy.compiler_model", "deploy.compiler_profile",
+    "deploy.compiler_mapping", "deploy.budget", "deploy.energy", "deploy.lava_sim",
     "gradr_lava", "gradr_lava.cli", "gradr_lava.config",
 ]
 
