@@ -183,7 +183,7 @@ def run_lava(
                              copies_limit(network))
     started = time.perf_counter()
     hardware = target != "lava-sim"
-    job = {"model": str(path.resolve()), "window": window,
+    job = {"model": str(path.resolve()), "window": window, "parent": os.getpid(),
            "input_shape": None if input_shape is None else list(input_shape),
            "target": target, "copies": copies, "record_hidden": record_hidden,
            "sparse": not hardware, "summed": not hardware}

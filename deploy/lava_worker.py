@@ -4,7 +4,8 @@
 ``spikes.npy`` (the input). The worker writes ``layer<k>.npy`` (each recorded layer's spikes,
 ``(N, neurons, window)`` uint8) and ``result.json``, prints ``progress <samples>`` lines on
 stdout as the run advances, and records the name of every shared-memory segment Lava creates
-in ``shm.txt``, so that the parent can free them if it has to kill the run.
+in ``shm.txt``, so that the parent can free them if it has to kill the run. If the parent
+dies, even by SIGKILL, the worker frees them itself and kills its session.
 
 Exit codes: 0 done; 2 the network cannot be built or run (message on stderr, one line); 1 a
 bug (traceback on stderr).
@@ -12,7 +13,12 @@ bug (traceback on stderr).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import json
+import os
+import signal
 import sys
 from multiprocessing import shared_memory
 from pathlib import Path
@@ -36,9 +42,39 @@ def _log_shared_memory(folder: Path) -> None:
     shared_memory.SharedMemory.__init__ = logged
 
 
+def _free_logged(folder: Path) -> None:
+    log = folder / SHM_LOG
+    if log.exists():
+        for name in set(log.read_text().split()):
+            with contextlib.suppress(OSError):
+                os.unlink(f"/dev/shm/{name.lstrip('/')}")
+
+
+def _die_with_parent(folder: Path, parent: int) -> None:
+    """If the parent dies (even by SIGKILL), take every Lava process of this session along.
+
+    Linux delivers SIGTERM to this process when its parent thread exits
+    (``PR_SET_PDEATHSIG``); the handler frees Lava's shared memory and kills the session,
+    this process included. Lava's processes are forked from here, so they are in it.
+    """
+
+    def handler(signum: int, _frame: object) -> None:
+        _free_logged(folder)
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        handler(signal.SIGTERM, None)
+
+
 def main(argv: list[str]) -> int:
     folder = Path(argv[0])
     job = json.loads((folder / "job.json").read_text())
+    _die_with_parent(folder, int(job["parent"]))
     _log_shared_memory(folder)
     from deploy.lava_copies import CopiesUnsupported
     from deploy.lava_graph import run_in_process

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,10 +343,53 @@ class Trainer:
             "history": self.history,
             "files": {"model": MODEL_FILE, "curves": CURVES_FILE, "checkpoint": CHECKPOINT_NAME},
         }
+        metrics["lava_agreement"] = self.check_lava_agreement(out / MODEL_FILE)
         if self.budget_plan is not None:
             metrics["core_budget"] = self.check_core_budget(out / MODEL_FILE)
         write_json(out / METRICS_FILE, metrics)
         return metrics
+
+    def check_lava_agreement(self, model: Path, samples: int = 500) -> dict[str, Any]:
+        """How far the SLAYER forward that was trained is from what Lava will compute.
+
+        Compares the output spikes of lava-dl's SLAYER blocks rebuilt from the exported file
+        (the training forward) with the exact reference on Lava's integer grid
+        (:mod:`deploy.lava_exact`), on the first ``samples`` test images, and warns when they
+        differ: the accuracy in Lava is then not the accuracy training reported.
+        """
+        from deploy import lava_exact, reference
+        from deploy.netx_file import read_netx
+
+        network = read_netx(model)
+        split = self.data.test
+        ids = np.arange(min(samples, len(split.labels)))
+        spikes = present(self.encoding, split.images[ids], ids, self.options.seed,
+                         self.drain_steps)
+        window = self.encoding.time_steps + self.drain_steps
+        input_shape = self.network.netx_input_shape
+        try:
+            lava = lava_exact.exact_run(network, spikes, window, input_shape).output
+            slayer = reference.reference_output(network, spikes, input_shape)
+        except (lava_exact.ExactUnsupported, reference.ReferenceUnsupported) as exc:
+            return {"samples": 0, "note": f"not checked: {exc}"}
+        labels = split.labels[ids]
+        lava_pred, slayer_pred = lava.sum(-1).argmax(1), slayer.sum(-1).argmax(1)
+        result = {
+            "samples": len(ids),
+            "output_spike_agreement": float(np.mean(lava == slayer)),
+            "prediction_agreement": float(np.mean(lava_pred == slayer_pred)),
+            "slayer_accuracy": float(np.mean(slayer_pred == labels)),
+            "lava_accuracy": float(np.mean(lava_pred == labels)),
+        }
+        if result["output_spike_agreement"] < 1.0 and self.options.progress:
+            tqdm.write(
+                f"warning: on {len(ids)} test images the trained SLAYER forward and Lava's "
+                f"integer arithmetic agree on {100 * result['output_spike_agreement']:.2f}% "
+                f"of output spikes and {100 * result['prediction_agreement']:.1f}% of "
+                f"predictions (accuracy {result['slayer_accuracy']:.4f} vs "
+                f"{result['lava_accuracy']:.4f} in Lava): gradr-lava deploy reports the Lava "
+                "figure (docs/lava.md)", file=sys.stderr)
+        return result
 
     def check_core_budget(self, model: Path) -> dict[str, Any]:
         """Map the exported file with ``gradr-lava map``'s mapper and compare with the plan."""
