@@ -73,3 +73,41 @@ def check_writable(directory: str | os.PathLike[str]) -> Path:
         raise InputError(f"{directory}: cannot write there ({reason}); choose another --out "
                          "or fix its permissions / free space") from None
     return directory
+
+
+LOCK_NAME = ".gradr-lava.lock"
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on ``directory`` (a run or output folder) while writing it.
+
+    The lock is ``directory/.gradr-lava.lock`` (``flock``, released when the process ends, even
+    by SIGKILL); it holds the owner's pid for the message a second run gets.
+
+    Raises:
+        InputError: another process holds the lock.
+    """
+    import fcntl
+
+    from deploy.errors import InputError
+
+    directory = check_writable(directory)
+    path = directory / LOCK_NAME
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            raise InputError(
+                f"{directory} is in use by another gradr-lava run (lock {path}, pid {owner}); "
+                "wait for it to finish or choose another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield path
+    finally:
+        handle.close()

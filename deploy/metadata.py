@@ -51,12 +51,37 @@ class NetworkMetadata:
             data["input_shape"] = (
                 tuple(data["input_shape"]) if data.get("input_shape") is not None else None
             )
-            return cls(**data)
+            metadata = cls(**data)
         except (json.JSONDecodeError, TypeError, KeyError) as exc:
             raise InputError(
                 f"{source}: root attribute {METADATA_ATTR!r} is not valid gradr-lava metadata "
                 f"({exc}); re-export the model or pass --dataset explicitly"
             ) from None
+        metadata.validate(source)
+        return metadata
+
+    def validate(self, source: str) -> None:
+        """Raise InputError unless every recorded value is of its type and in range."""
+        def bad(field: str, rule: str) -> InputError:
+            return InputError(f"{source}: root attribute {METADATA_ATTR!r}: {field} = "
+                              f"{getattr(self, field)!r} must be {rule}; re-export the model")
+
+        for field, high in (("time_steps", 4096), ("drain_steps", 4096)):
+            value = getattr(self, field)
+            low = 1 if field == "time_steps" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise bad(field, f"an integer in {low} .. {high}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or \
+                not 0 <= self.seed < 2**32:
+            raise bad("seed", "an integer in 0 .. 2**32 - 1")
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            raise bad("dataset", "a data set name")
+        if not isinstance(self.encoding, dict):
+            raise bad("encoding", "a table")
+        if self.input_shape is not None and (
+                len(self.input_shape) != 3 or not all(
+                    isinstance(v, int) and 0 < v <= 1 << 16 for v in self.input_shape)):
+            raise bad("input_shape", "three positive integers (x, y, f)")
 
 
 def recorded_input_shape(attrs: Mapping[str, Any], source: str) -> tuple[int, ...] | None:

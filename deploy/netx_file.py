@@ -298,6 +298,8 @@ def read_netx(path: str | Path) -> NetxNetwork:
 
 
 MAX_DATASET_ELEMENTS = 1 << 28  # 2^28 values (1 GiB of float32): far above any Loihi network
+MAX_LAYER_NEURONS = 1 << 26  # 64 M neurons in one layer: hundreds of Loihi 2 chips
+MAX_LAYER_SYNAPSES = 1 << 28  # synapses a conv layer expands to (neurons x kernel entries)
 NUMERIC_KEYS = frozenset({WEIGHT_KEY, WEIGHT_REC_KEY, WEIGHT_REAL_KEY, WEIGHT_IMAG_KEY,
                           BIAS_KEY, DELAY_KEY})
 
@@ -368,7 +370,14 @@ def _read_open(path: Path, handle: h5py.File) -> NetxNetwork:
         node = group[str(index)]
         if not isinstance(node, h5py.Group):
             raise InputError(f"{path}: layer {index}: expected a group, found a dataset")
-        layer = _read_layer(path, index, node)
+        try:
+            layer = _read_layer(path, index, node)
+        except InputError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError,
+                UnicodeDecodeError) as exc:  # malformed content in a way no check names
+            raise InputError(f"{path}: layer {index}: malformed ({type(exc).__name__}: "
+                             f"{exc}); re-export the network with lava-dl") from None
         _check_consistency(path, layer, layers)
         layers.append(layer)
     simulation = {}
@@ -404,7 +413,7 @@ def _read_layer(path: Path, index: int, node: h5py.Group) -> Layer:
     for key in (TYPE_KEY, SHAPE_KEY):
         if key not in node:
             raise InputError(f"{where}: missing '{key}' dataset; every netx layer needs one")
-    kind = _read_str(node[TYPE_KEY][()])
+    kind = _read_str(where, node[TYPE_KEY][()])
     if kind not in LAYER_KINDS:
         raise InputError(
             f"{where}: unknown layer type '{kind}'; netx layer types are {sorted(LAYER_KINDS)}"
@@ -415,6 +424,10 @@ def _read_layer(path: Path, index: int, node: h5py.Group) -> Layer:
     if (shape_arr <= 0).any():
         raise InputError(f"{where}: 'shape' has non-positive sizes {shape_arr.tolist()}")
     shape = tuple(int(s) for s in shape_arr)
+    neurons = math.prod(shape)
+    if neurons > MAX_LAYER_NEURONS:
+        raise InputError(f"{where}: 'shape' {list(shape)} declares {neurons:.3g} neurons, more "
+                         f"than {MAX_LAYER_NEURONS} (no Loihi deployment is that large)")
 
     weight = weight_imag = None
     if WEIGHT_KEY in node:
@@ -438,11 +451,15 @@ def _read_layer(path: Path, index: int, node: h5py.Group) -> Layer:
         features=_read_features(where, kind, node),
     )
     _check_weights(where, layer)
+    _check_bias(where, layer)
     return layer
 
 
-def _read_str(value: Any) -> str:
-    value = np.atleast_1d(value)[0] if isinstance(value, np.ndarray) else value
+def _read_str(where: str, value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise InputError(f"{where}: 'type' must be one string, got {value.size} values")
+        value = value.reshape(-1)[0]
     return value.decode("ascii", errors="replace") if isinstance(value, bytes) else str(value)
 
 
@@ -454,8 +471,9 @@ def _scalar(where: str, node: h5py.Group, key: str) -> int:
     if key not in node:
         raise InputError(f"{where}: missing '{key}'; re-export the layer with lava-dl")
     value = np.asarray(node[key][()])
-    if value.size != 1:
-        raise InputError(f"{where}: '{key}' must be a single integer, got {value.tolist()}")
+    if value.size != 1 or value.dtype.kind not in "biuf" or \
+            not np.isfinite(value.astype(np.float64)).all():
+        raise InputError(f"{where}: '{key}' must be a single integer, got {value.tolist()!r:.80}")
     return int(value.reshape(()))
 
 
@@ -464,7 +482,10 @@ def _pair(where: str, node: h5py.Group, key: str, default: int | None = None) ->
         if default is not None:
             return (default, default)
         raise InputError(f"{where}: missing '{key}'; conv layers store it as (y, x)")
-    value = np.atleast_1d(np.asarray(node[key][()])).astype(np.int64)
+    raw = np.atleast_1d(np.asarray(node[key][()]))
+    if raw.dtype.kind not in "biuf" or not np.isfinite(raw.astype(np.float64)).all():
+        raise InputError(f"{where}: '{key}' must hold integers, got {raw.tolist()!r:.80}")
+    value = raw.astype(np.int64)
     if value.size == 1:
         return (int(value[0]), int(value[0]))
     if value.size != 2:
@@ -484,7 +505,7 @@ def _read_neuron(where: str, node: h5py.Group) -> Neuron | None:
             continue
         value = item[()]
         params[key] = _decode(value) if np.ndim(value) == 0 else np.asarray(value)
-    return Neuron(_read_str(group[TYPE_KEY][()]), MappingProxyType(params))
+    return Neuron(_read_str(f"{where}: neuron", group[TYPE_KEY][()]), MappingProxyType(params))
 
 
 def _read_features(where: str, kind: str, node: h5py.Group) -> tuple[int, int] | None:
@@ -518,6 +539,21 @@ def _read_conv(where: str, kind: str, shape: tuple[int, ...], node: h5py.Group):
             f"{where}: groups={groups} must divide inChannels={in_ch} and outChannels={out_ch}"
         )
     return geometry
+
+
+def _check_bias(where: str, layer: Layer) -> None:
+    """A bias is one value, one per neuron, or (conv) one per channel, as netx broadcasts it."""
+    if layer.bias is None:
+        return
+    size = int(np.asarray(layer.bias).size)
+    channels = layer.shape[0] if len(layer.shape) == 3 and layer.kind == "conv" else None
+    if size not in (1, layer.neurons) and size != channels:
+        allowed = f"1 or {layer.neurons}" + (f" or {channels} (one per channel)"
+                                            if channels else "")
+        raise InputError(f"{where}: 'bias' has {size} values for {layer.neurons} neurons; "
+                         f"netx needs {allowed}")
+    if not np.isfinite(np.asarray(layer.bias, dtype=np.float64)).all():
+        raise InputError(f"{where}: 'bias' holds NaN or infinity")
 
 
 def _check_weights(where: str, layer: Layer) -> None:
@@ -565,6 +601,11 @@ def _check_weights(where: str, layer: Layer) -> None:
                 f"{where}: conv shape {layer.shape} must be (outChannels={geometry.out_channels},"
                 " y, x)"
             )
+        synapses = layer.neurons * math.prod(w.shape[1:4])
+        if synapses > MAX_LAYER_SYNAPSES:
+            raise InputError(f"{where}: {layer.neurons} neurons x {math.prod(w.shape[1:4])} "
+                             f"kernel entries = {synapses:.3g} synapses, more than "
+                             f"{MAX_LAYER_SYNAPSES}")
 
 
 def _check_consistency(path: Path, layer: Layer, previous: list[Layer]) -> None:

@@ -85,9 +85,32 @@ def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMet
     )
 
 
-def _check_input_size(network: NetxNetwork, features: int, dataset: str) -> None:
+def _check_programmable(network: NetxNetwork) -> None:
+    """netx cannot program a synaptic layer whose weights are all zero (after its astype(int)):
+    its optimize_weight_bits divides by the largest weight."""
+    for layer in network.layers:
+        if layer.weight is not None and layer.kind in ("dense", "conv") and \
+                not np.any(np.trunc(np.asarray(layer.weight))):
+            raise InputError(
+                f"{network.path}: layer {layer.index} ({layer.kind}) has only zero weights "
+                "(as netx truncates them to integers); netx cannot program such a layer. "
+                "Prune less, or remove the layer")
+
+
+def _check_input_size(network: NetxNetwork, features: int, dataset: str,
+                      input_shape: tuple[int, ...] | None = None) -> None:
     first = network.layers[0]
     expected = first.in_features if first.conv is None else None
+    if first.kind == "input":
+        expected = first.neurons
+    elif first.conv is not None and input_shape is not None:
+        expected = int(np.prod(input_shape))
+        channels = input_shape[2]
+        if channels != first.conv.in_channels:
+            raise InputError(
+                f"{network.path}: layer 0 is a conv layer reading {first.conv.in_channels} "
+                f"channels but the recorded input shape (x, y, f) = {tuple(input_shape)} has "
+                f"{channels}; re-export the model")
     if expected is not None and expected != features:
         raise InputError(
             f"{network.path}: layer 0 expects {expected} inputs but data set {dataset!r} has "
@@ -137,6 +160,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     profile = load_profile(options.hardware, options.overrides)
     mapping = map_network(network, profile, metadata.input_shape)
     check_budget(mapping, options.max_cores, options.chips)
+    _check_programmable(network)
     dataset_name = options.dataset or metadata.dataset
     data = load_dataset(dataset_name, options.data_dir, download=options.download)
     test = data.test
@@ -146,7 +170,8 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
             f"--samples {options.samples}: the {dataset_name} test split has "
             f"{len(test.labels)} samples; choose 1..{len(test.labels)}"
         )
-    _check_input_size(network, int(np.prod(data.image_shape)), dataset_name)
+    _check_input_size(network, int(np.prod(data.image_shape)), dataset_name,
+                      metadata.input_shape)
     ids = np.arange(count)
     encoding = RateEncoding.from_dict(metadata.encoding)
     window = run_window(metadata.window, options.target)
@@ -183,8 +208,8 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         if training["output_spike_agreement"] < 1.0:
             training["note"] = (
                 "SLAYER's forward differs from Lava's integer arithmetic for this network "
-                "(decays below 1, biases or delays round differently); the accuracy that "
-                "runs in Lava is lava_accuracy (docs/lava.md)")
+                "(decays below 1, biases, delays or fractional weights round differently); "
+                "the accuracy that runs in Lava is lava_accuracy (docs/lava.md)")
     energy = None
     if options.record_activity:
         activity = activity_per_inference(network, spikes, run.step_spike_counts)

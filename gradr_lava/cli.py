@@ -45,6 +45,7 @@ def _number(kind: Callable[[str], float], noun: str, accept: Callable[[float], b
 
 
 _positive_int = _number(int, "an integer", lambda v: v >= 1, ">= 1")
+_seed = _number(int, "an integer", lambda v: 0 <= v < 2**32, "in 0 .. 2**32 - 1")
 _positive_float = _number(float, "a number", lambda v: v > 0, "> 0")
 _fraction = _number(float, "a number", lambda v: 0 < v <= 1, "a fraction in (0, 1]")
 _open_fraction = _number(float, "a number", lambda v: 0 < v < 1, "a fraction in (0, 1)")
@@ -197,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", help="model config: a name from models/ (digits-mlp, "
                        "digits-conv, mnist-2fc) or a .toml path; default per data set")
     train.add_argument("--epochs", type=_positive_int, help="override the config's epochs")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--seed", type=_seed, default=0,
+                       help="random seed, 0 .. 2**32 - 1 (default 0)")
     train.add_argument("--out", type=Path, required=True, metavar="RUN_DIR",
                        help="run directory: checkpoint.pt, model.net, metrics.json, PNG")
     train.add_argument("--resume", action="store_true",

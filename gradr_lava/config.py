@@ -8,6 +8,7 @@ file and the key on a mistake.
 
 from __future__ import annotations
 
+import math
 import sysconfig
 import tomllib
 from dataclasses import dataclass, fields
@@ -138,6 +139,33 @@ def _section(cls: type, table: Any, where: str) -> Any:
     return cls(**values)
 
 
+ENCODINGS = ("rate",)
+# (low, high, low inclusive): every number a config holds must be finite and within these
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "time_steps": (1, 4096, True), "max_rate": (0, 1, False),
+    "threshold": (0, 1e6, False), "current_decay": (0, 1, True), "voltage_decay": (0, 1, True),
+    "tau_grad": (0, 1e3, False), "scale_grad": (0, 1e3, False),
+    "features": (1, 65536, True), "channels": (1, 4096, True), "kernel_size": (1, 64, True),
+    "stride": (1, 64, True), "padding": (0, 64, True),
+    "epochs": (1, 100_000, True), "batch_size": (1, 65_536, True),
+    "learning_rate": (0, 10, False), "weight_scale": (0, 1e3, False),
+}
+
+
+def _check_ranges(section: Any, where: str) -> None:
+    for f in fields(section):
+        value = getattr(section, f.name)
+        if f.name not in RANGES or isinstance(value, str):
+            continue
+        if f.name in ("features", "channels") and value == 0:
+            continue  # the unused one of a layer's two sizes; checked per type below
+        low, high, inclusive = RANGES[f.name]
+        ok = math.isfinite(value) and (low <= value if inclusive else low < value) \
+            and value <= high
+        interval = f"{'[' if inclusive else '('}{low:g}, {high:g}]"
+        _check(ok, f"{where} {f.name} = {value!r} must be a finite number in {interval}")
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise InputError(message)
@@ -156,8 +184,9 @@ def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
         isinstance(raw_layers, list) and len(raw_layers) > 0,
         f"{source}: needs at least one [[layers]] table",
     )
-    if not isinstance(raw_layers[0], dict) or "type" not in raw_layers[0]:
-        raise InputError(f"{source} [[layers]] #0: missing 'type' (dense or conv)")
+    for i, raw in enumerate(raw_layers):
+        if not isinstance(raw, dict) or "type" not in raw:
+            raise InputError(f"{source} [[layers]] #{i}: missing 'type' (dense or conv)")
     layers = tuple(
         _section(LayerConfig, raw, f"{source} [[layers]] #{i}") for i, raw in enumerate(raw_layers)
     )
@@ -173,14 +202,12 @@ def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
                 f"{where}: conv layers must come before dense layers",
             )
             _check(layer.kernel_size > 0 and layer.stride > 0, f"{where}: bad kernel/stride")
-    _check(input_cfg.time_steps >= 1, f"{source} [input].time_steps must be >= 1")
-    _check(0 < input_cfg.max_rate <= 1, f"{source} [input].max_rate must be in (0, 1]")
-    for key in ("current_decay", "voltage_decay"):
-        value = getattr(neuron, key)
-        _check(0 <= value <= 1, f"{source} [neuron].{key} = {value} must be in [0, 1]")
-    _check(neuron.threshold > 0, f"{source} [neuron].threshold must be > 0")
-    _check(training.epochs >= 1 and training.batch_size >= 1, f"{source}: epochs/batch_size >= 1")
-    _check(training.learning_rate > 0, f"{source} [training].learning_rate must be > 0")
+    for section, name in ((input_cfg, "input"), (neuron, "neuron"), (training, "training"),
+                          *((layer, f"layers #{i}") for i, layer in enumerate(layers))):
+        _check_ranges(section, f"{source} [{name}]")
+    _check(input_cfg.encoding in ENCODINGS,
+           f"{source} [input].encoding = {input_cfg.encoding!r}: the only encoding is "
+           f"{', '.join(ENCODINGS)}")
     _check(training.lr_schedule in LR_SCHEDULES,
            f"{source} [training].lr_schedule = {training.lr_schedule!r}: use one of "
            f"{', '.join(LR_SCHEDULES)}")
@@ -199,7 +226,7 @@ def load_model_config(model: str | Path) -> ModelConfig:
     """Read a model config by name or path; raise InputError naming the file on any mistake."""
     path = resolve_model_path(model)
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"model config {path} is not valid TOML: {exc}") from None
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"model config {path} is not a UTF-8 TOML file: {exc}") from None
     return parse_model_config(data, str(path))

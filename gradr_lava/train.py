@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from deploy.atomic import write_json
+from deploy.atomic import directory_lock, write_json
 from deploy.datasets import Dataset, load_dataset
 from deploy.encoding import RateEncoding
 from deploy.errors import InputError
@@ -289,6 +289,10 @@ class Trainer:
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        with directory_lock(self.options.out):  # one run writes a run directory at a time
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         out = self.options.out
         if self.options.resume:
             self.restore(load_checkpoint(self.checkpoint_path))
@@ -307,10 +311,21 @@ class Trainer:
             row["seconds"] = time.perf_counter() - started
             self.seconds += row["seconds"]
             self.history.append(row)
-            save_checkpoint(self.checkpoint_path, self.state())
+            self._save_checkpoint(epoch)
             if self.options.progress:
                 tqdm.write(_epoch_line(row, self.epochs))
         return self.finish()
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        try:
+            save_checkpoint(self.checkpoint_path, self.state())
+        except OSError as exc:
+            kept = (f"the checkpoint of epoch {epoch} is kept" if epoch
+                    else "no earlier checkpoint exists")
+            raise InputError(
+                f"could not write {self.checkpoint_path} after epoch {epoch + 1} "
+                f"({exc.strerror or exc}); {kept}: free space (or fix permissions) and rerun "
+                "with --resume") from None
 
     def metadata(self) -> NetworkMetadata:
         return NetworkMetadata(

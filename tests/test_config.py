@@ -43,7 +43,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("[[layers]]\ntype='dense'\nfeatures=10\n[neuron]\nvoltage_decay=1.5\n", "voltage_decay"),
         ("[[layers]]\ntype='dense'\nfeatures=8\n[[layers]]\ntype='conv'\nchannels=2\n",
          "conv layers must come before"),
-        ("[layers\n", "not valid TOML"),
+        ("[layers\n", "not a UTF-8 TOML file"),
     ],
 )
 def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
