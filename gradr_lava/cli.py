@@ -131,13 +131,14 @@ def _overrides(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
+    from deploy.atomic import check_writable
     from deploy.budget import check_budget
     from deploy.mapping import map_file
     from deploy.mapping_report import format_table, write_mapping
 
+    out = check_writable(args.out or args.model.parent)
     mapping = map_file(args.model, args.hardware, _overrides(args.set))
     print(format_table(mapping))
-    out = args.out or args.model.parent
     json_path, png_path = write_mapping(mapping, out)
     print(f"wrote {json_path}, {png_path}")
     check_budget(mapping, args.max_cores, args.chips)
