@@ -388,7 +388,28 @@ def _read_open(path: Path, handle: h5py.File) -> NetxNetwork:
             if isinstance(node, h5py.Dataset)
         }
     attrs = {key: _decode(value) for key, value in handle.attrs.items()}
+    _check_first_conv(path, layers[0], attrs)
     return NetxNetwork(path, tuple(layers), MappingProxyType(attrs), MappingProxyType(simulation))
+
+
+def _check_first_conv(path: Path, layer: Layer, attrs: Mapping[str, Any]) -> None:
+    """A conv-first network must fit the input shape gradr-lava recorded for it."""
+    from deploy.metadata import recorded_input_shape
+
+    if layer.kind != "conv" or layer.conv is None:
+        return
+    shape = recorded_input_shape(attrs, str(path))
+    if shape is None:
+        return
+    x, y, f = shape
+    expected = (layer.conv.in_channels, *layer.conv.output_size(y, x))
+    got = (f, *layer.shape[1:])
+    if expected != got or min(expected) < 1:
+        raise InputError(
+            f"{path}: layer 0: the recorded input (x, y, f) = {tuple(shape)} with kernel "
+            f"{layer.conv.kernel}, stride {layer.conv.stride}, padding {layer.conv.padding} "
+            f"gives (inChannels, y, x) = {expected}, but the file says {got}; re-export the "
+            "network or fix its input shape")
 
 
 def _int_or_inf(name: str) -> float:

@@ -181,5 +181,22 @@ def test_metadata_out_of_range_and_a_wrong_bias(tiny_run: Path, tmp_path: Path) 
 def test_a_conv_first_network_with_a_data_set_of_another_shape(tiny_conv_run: Path,
                                                               tmp_path: Path) -> None:
     bad = _with_metadata(tiny_conv_run, tmp_path, input_shape=[8, 8, 3])
-    assert "channels" in _one_line_error(run("deploy", bad, "--target", "lava-sim",
+    assert "inChannels" in _one_line_error(run("deploy", bad, "--target", "lava-sim",
                                              "--out", tmp_path / "o"))
+
+
+def test_conv_geometry_larger_than_the_input(tiny_conv_run: Path, tmp_path: Path) -> None:
+    import json
+
+    rng = np.random.default_rng(1)
+    with h5py.File(tiny_conv_run / "model.net") as handle:
+        meta = json.loads(handle.attrs["gradr_lava"])
+    meta["input_shape"] = [8, 8, 1]
+    model = write_net(tmp_path / "big-kernel.net", [
+        {"kind": "conv", "weight": even_weights(rng, (4, 1, 9, 9)), "shape": (4, 1, 1),
+         "padding": (0, 0)},
+        {"kind": "flatten", "shape": (4, 1, 1)},
+        {"kind": "dense", "weight": even_weights(rng, (10, 4))}], metadata=json.dumps(meta))
+    for command in (["map"], ["deploy", "--target", "lava-sim"]):
+        message = _one_line_error(run(command[0], model, *command[1:], "--out", tmp_path / "o"))
+        assert "layer 0" in message and "kernel (9, 9)" in message
