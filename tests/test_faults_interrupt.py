@@ -29,11 +29,27 @@ def _segments() -> set[str]:
     return {name for name in os.listdir("/dev/shm") if name.startswith("psm_")}
 
 
+def _long_run(tiny_run: Path, folder: Path) -> Path:
+    """The tiny network presented for 300 steps per sample: with one copy, Lava needs about a
+    minute for the 359 digits test samples, so a signal always lands mid-run."""
+    import json
+
+    import h5py
+
+    path = folder / "long.net"
+    path.write_bytes((tiny_run / "model.net").read_bytes())
+    with h5py.File(path, "a") as handle:
+        meta = json.loads(handle.attrs["gradr_lava"])
+        meta["time_steps"] = meta["encoding"]["time_steps"] = 300
+        handle.attrs["gradr_lava"] = json.dumps(meta)
+    return path
+
+
 def _start(tiny_run: Path, out: Path) -> subprocess.Popen:
-    # --copies 1 keeps Lava busy for several seconds on the 359 digits test samples
+    model = _long_run(tiny_run, out.parent)
     return subprocess.Popen(
-        [str(SCRIPT), "deploy", str(tiny_run / "model.net"), "--target", "lava-sim",
-         "--copies", "1", "--out", str(out)],
+        [str(SCRIPT), "deploy", str(model), "--target", "lava-sim", "--copies", "1",
+         "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
 
