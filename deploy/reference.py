@@ -1,11 +1,13 @@
-"""The PyTorch reference for a netx file: lava-dl SLAYER blocks rebuilt from the HDF5 contents.
+"""The training forward of a netx file: lava-dl SLAYER blocks rebuilt from the HDF5 contents.
 
-``deploy`` compares every Lava run against the same network computed by lava-dl's PyTorch blocks
-(the "quantized PyTorch forward"). The blocks are rebuilt from the file alone, so this works for
-any lava-dl user's network, not only gradr-lava's: CUBA neuron parameters come from the
-``neuron/`` group through slayer's own ``neuron_params`` translation and the weights are the
-stored 8-bit values divided by slayer's weight scale (2^6), which slayer's quantizer maps onto
-themselves. Supported layers: ``dense``, ``conv`` and ``flatten`` with CUBA neurons, without
+This is what training computes (the "quantized PyTorch forward"). ``deploy`` reports it beside
+Lava as ``training_forward``, and ``train`` checks it against the exact reference
+(:mod:`deploy.lava_exact`, which is what Lava is compared with): for ``current_decay = 1`` they
+agree spike for spike, for other decays SLAYER rounds differently. The blocks are rebuilt from
+the file alone, so this works for any lava-dl user's network, not only gradr-lava's: CUBA
+neuron parameters come from the ``neuron/`` group through slayer's own ``neuron_params``
+translation and the weights are the stored 8-bit values divided by slayer's weight scale
+(2^6), which slayer's quantizer maps onto themselves. Supported layers: ``dense``, ``conv`` and ``flatten`` with CUBA neurons, without
 axonal delays, biases or graded spikes; anything else raises :class:`ReferenceUnsupported`.
 
 Imports torch and lava-dl (through :mod:`deploy.lava_compat`): call only from the simulation step.
