@@ -7,8 +7,9 @@ agree spike for spike, for other decays SLAYER rounds differently. The blocks ar
 the file alone, so this works for any lava-dl user's network, not only gradr-lava's: CUBA
 neuron parameters come from the ``neuron/`` group through slayer's own ``neuron_params``
 translation and the weights are the stored 8-bit values divided by slayer's weight scale
-(2^6), which slayer's quantizer maps onto themselves. Supported layers: ``dense``, ``conv`` and ``flatten`` with CUBA neurons, without
-axonal delays, biases or graded spikes; anything else raises :class:`ReferenceUnsupported`.
+(2^6), which slayer's quantizer maps onto themselves. Supported layers: ``dense``, ``conv`` and
+``flatten`` with CUBA neurons, without axonal delays, biases or graded spikes; anything else
+raises :class:`ReferenceUnsupported`.
 
 Imports torch and lava-dl (through :mod:`deploy.lava_compat`): call only from the simulation step.
 """

@@ -316,6 +316,14 @@ class Trainer:
                 tqdm.write(_epoch_line(row, self.epochs))
         return self.finish()
 
+    @torch.no_grad()
+    def _infer_shapes(self) -> None:
+        """slayer neurons learn their shape in their first forward pass; a resumed run that
+        had already finished trains no epoch here, so run one test sample through first."""
+        self.network.eval()
+        split = self.data.test
+        self.network(self._spikes(split.images[:1], np.arange(1), self.options.seed))
+
     def _save_checkpoint(self, epoch: int) -> None:
         try:
             save_checkpoint(self.checkpoint_path, self.state())
@@ -340,6 +348,7 @@ class Trainer:
 
     def finish(self) -> dict[str, Any]:
         out = self.options.out
+        self._infer_shapes()
         export_netx(self.network, out / MODEL_FILE, self.metadata())
         plot_training_curves(self.history, out / CURVES_FILE)
         train_samples = len(self.data.train.labels) * len(self.history)

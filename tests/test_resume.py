@@ -90,3 +90,14 @@ def test_interrupted_cosine_run_resumes_bit_identically(
         {**row, "seconds": resumed_row["seconds"]}
         for row, resumed_row in zip(straight["history"], resumed["history"], strict=True)
     ]
+
+
+def test_resuming_a_finished_run_exports_it_again(tiny_configs: dict[str, Path],
+                                                  tmp_path: Path) -> None:
+    from deploy.netx_file import read_netx
+
+    first = train(_options(tiny_configs["mlp"], tmp_path, epochs=1))
+    (tmp_path / "model.net").unlink()
+    again = train(_options(tiny_configs["mlp"], tmp_path, epochs=1, resume=True))
+    assert again["history"] == first["history"]
+    assert [layer.neurons for layer in read_netx(tmp_path / "model.net").layers] == [24, 10]
