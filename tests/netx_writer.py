@@ -59,3 +59,16 @@ def even_weights(rng: np.random.Generator, shape: tuple[int, ...], density: floa
     """Exported-style weights: even integers, a share ``density`` of them nonzero."""
     values = rng.integers(-scale, scale + 1, shape) * 2
     return np.where(rng.random(shape) < density, values, 0)
+
+
+NETX_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "netx"
+
+
+def shared_netx(name: str) -> Path:
+    """One of the lava-dl users' netx files in ../shared/data/netx (skips the test if absent)."""
+    import pytest
+
+    path = NETX_DIR / name
+    if not path.exists():
+        pytest.skip(f"{path} missing: the real netx files live in ../shared/data/netx")
+    return path

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from netx_writer import shared_netx
 
 from deploy.compiler_mapping import capacity
 from deploy.compiler_model import record_units, total_fraction
@@ -15,14 +15,7 @@ from deploy.mapping import map_file, map_network
 from deploy.netx_file import dense_network
 from deploy.profiles import load_profile
 
-NETX = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "netx"
-
-
-def _file(name: str) -> Path:
-    path = NETX / name
-    if not path.exists():
-        pytest.skip(f"{path} missing: the real netx files live in ../shared/data/netx")
-    return path
+_file = shared_netx
 
 
 def _dense(out: int, inputs: int, value: float = 2.0) -> np.ndarray:
