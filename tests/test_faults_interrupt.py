@@ -51,6 +51,9 @@ def _start(tiny_run: Path, out: Path) -> subprocess.Popen:
         [str(SCRIPT), "deploy", str(model), "--target", "lava-sim", "--copies", "1",
          "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # a shell that starts the test suite in the background ignores SIGINT, and its
+        # children inherit that; a user's terminal does not: restore the default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
