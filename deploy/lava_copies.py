@@ -23,6 +23,7 @@ import numpy as np
 from scipy.sparse import block_diag, csr_matrix
 
 from deploy import lava_compat
+from deploy.netx_file import dense_delays
 
 lava_compat.install()
 from lava.lib.dl import netx  # noqa: E402
@@ -73,15 +74,7 @@ def _dense_weight(node: NetDict) -> np.ndarray:
 def _delay(node: NetDict, weight: np.ndarray) -> np.ndarray | None:
     if "delay" not in node.keys():
         return None
-    delay = np.clip(node["delay"], 0, 62)
-    if np.isscalar(delay) or np.ndim(delay) == 0:
-        return np.full(weight.shape, int(delay))
-    delay = np.asarray(delay)
-    if delay.ndim == 1 and delay.size == weight.shape[0]:
-        return np.repeat(delay.reshape(-1, 1), weight.shape[1], axis=1)
-    if delay.ndim == 1 and delay.size == weight.shape[1]:
-        return np.repeat(delay.reshape(1, -1), weight.shape[0], axis=0)
-    return delay.reshape(weight.shape)
+    return dense_delays(np.asarray(node["delay"]), weight.shape)
 
 
 def _blocks(matrix: np.ndarray, copies: int, sparse: bool):

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from deploy import lava_compat
-from deploy.netx_file import Layer, NetxNetwork
+from deploy.netx_file import Layer, NetxNetwork, dense_delays
 
 lava_compat.install()
 from lava.lib.dl.netx.utils import optimize_weight_bits  # noqa: E402
@@ -54,7 +54,6 @@ DECAY_UNITY = 1 << 12
 ACT_SHIFT = 6  # synaptic input is MSB-aligned by 6 bits
 VTH_SHIFT = 6
 BIAS_EXP = 6  # netx programs bias_exp = 6
-MAX_DELAY = 62  # netx clamps delays
 FLOAT32_EXACT = 1 << 24  # float32 sums of integers are exact below this
 
 
@@ -133,14 +132,16 @@ def fixed_layers(network: NetxNetwork) -> list[FixedLayer]:
             bias = _bias(np.asarray(layer.bias).astype(int).reshape(-1), layer, source)
         if layer.kind == "dense":
             stored = np.asarray(layer.weight_matrix()).astype(int)
-            weight, _, weight_exp, _ = optimize_weight_bits(stored)
-            bits = optimize_weight_bits(stored)[1]
+            weight, bits, weight_exp, _ = optimize_weight_bits(stored)
             weight = np.asarray(weight).astype(np.int32)
             sign = determine_sign_mode(weight)
             weight = truncate_weights(clip_weights(weight, sign, num_bits=8), sign, bits)
             delay = None
             if layer.delay is not None and np.any(layer.delay):
-                delay = _dense_delay(np.asarray(layer.delay), weight.shape, source, layer.index)
+                try:
+                    delay = dense_delays(np.asarray(layer.delay), weight.shape)
+                except ValueError as exc:
+                    raise ExactUnsupported(f"{source} layer {layer.index}: {exc}") from None
             layers.append(FixedLayer(layer.index, "dense", (layer.neurons,),
                                      np.asarray(weight, np.int64), int(weight_exp), delay, None,
                                      i_decay, v_decay, threshold, bias))
@@ -170,20 +171,6 @@ def _bias(values: np.ndarray, layer: Layer, source: str) -> np.ndarray:
         raise ExactUnsupported(f"{source} layer {layer.index}: bias of {values.size} values "
                                f"for {layer.neurons} neurons")
     return full.astype(np.int32).astype(np.int16).astype(np.int64)
-
-
-def _dense_delay(delay: np.ndarray, shape: tuple[int, int], source: str, index: int):
-    delay = np.clip(np.trunc(delay).astype(np.int64), 0, MAX_DELAY)
-    if delay.ndim == 0:
-        return np.full(shape, int(delay))
-    if delay.ndim == 1 and delay.size == shape[0]:
-        return np.repeat(delay.reshape(-1, 1), shape[1], axis=1)
-    if delay.ndim == 1 and delay.size == shape[1]:
-        return np.repeat(delay.reshape(1, -1), shape[0], axis=0)
-    if delay.size == shape[0] * shape[1]:
-        return delay.reshape(shape)
-    raise ExactUnsupported(f"{source} layer {index}: delay of shape {delay.shape} does not "
-                           f"fit weight {shape}")
 
 
 # --- one layer over a batch of segments -------------------------------------------------------

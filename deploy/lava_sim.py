@@ -102,19 +102,6 @@ def run_config(target: str) -> Any:
     raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
 
 
-def to_netx_layout(spikes: np.ndarray, input_shape: tuple[int, ...] | None) -> np.ndarray:
-    """Reorder ``(N, F, S)`` spikes into Lava's ``(..., N * S)`` input stream.
-
-    ``F`` is C-order over ``(f, y, x)`` (slayer's C, H, W); netx conv inputs are ``(x, y, f)``.
-    """
-    n, features, steps = spikes.shape
-    if input_shape is None:
-        return spikes.transpose(1, 0, 2).reshape(features, n * steps)
-    width, height, channels = input_shape
-    cube = spikes.reshape(n, channels, height, width, steps)
-    return cube.transpose(3, 2, 1, 0, 4).reshape(width, height, channels, n * steps)
-
-
 class LavaStalled(InputError):
     """The Lava run stopped advancing (a Lava process failed or hangs); it was killed."""
 
@@ -239,7 +226,7 @@ def _run_worker(job_dir: Path, progress: Callable[[int], None] | None, stall_sec
                                + "\n".join(lines[-20:]))
     finally:
         _kill_session(process)
-        _free_shared_memory(job_dir)
+        free_shared_memory(job_dir)
         stderr.close()
 
 
@@ -297,10 +284,13 @@ def _session_alive(pgid: int) -> bool:
         return True
 
 
-def _free_shared_memory(job_dir: Path) -> None:
+SHM_LOG = "shm.txt"  # in a job folder: the shared-memory segments the worker's Lava created
+
+
+def free_shared_memory(job_dir: Path) -> None:
     """Unlink the shared-memory segments the worker's Lava created (already gone if it ended
     normally)."""
-    log = job_dir / "shm.txt"
+    log = job_dir / SHM_LOG
     if not log.exists():
         return
     for name in set(log.read_text().split()):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-SHM_LOG = "shm.txt"
+from deploy.lava_sim import SHM_LOG, free_shared_memory
 
 
 def _log_shared_memory(folder: Path) -> None:
@@ -42,14 +42,6 @@ def _log_shared_memory(folder: Path) -> None:
     shared_memory.SharedMemory.__init__ = logged
 
 
-def _free_logged(folder: Path) -> None:
-    log = folder / SHM_LOG
-    if log.exists():
-        for name in set(log.read_text().split()):
-            with contextlib.suppress(OSError):
-                os.unlink(f"/dev/shm/{name.lstrip('/')}")
-
-
 def _die_with_parent(folder: Path, parent: int) -> None:
     """If the parent dies (even by SIGKILL), take every Lava process of this session along.
 
@@ -59,7 +51,7 @@ def _die_with_parent(folder: Path, parent: int) -> None:
     """
 
     def handler(signum: int, _frame: object) -> None:
-        _free_logged(folder)
+        free_shared_memory(folder)
         os.killpg(os.getpgid(0), signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, handler)

@@ -617,7 +617,7 @@ def map_network(
         else:
             result.append(_empty(layer.index, layer.kind, profile))
     return NetworkMapping(str(net.path), profile, tuple(result), tuple(warnings),
-                          _release_cores(net, profile))
+                          _release_cores(net, profile, sum(m.cores for m in result)))
 
 
 def _compiled_mapping(
@@ -653,14 +653,18 @@ def _compiled_mapping(
     )
 
 
-def _release_cores(net: NetxNetwork, profile: HardwareProfile) -> dict[str, int]:
-    """Total cores under every release of the profile's compiler model (empty without one)."""
+def _release_cores(net: NetxNetwork, profile: HardwareProfile, selected: int) -> dict[str, int]:
+    """Total cores under every release of the profile's compiler model (empty without one);
+    ``selected``: the total already mapped under the profile's own release."""
     from deploy import compiler_mapping as cm
 
     if profile.compiler is None:
         return {}
     totals = {}
     for name in profile.compiler.releases:
+        if name == profile.compiler.release.name:
+            totals[name] = selected
+            continue
         other = dataclasses.replace(profile, compiler=profile.compiler.with_release(name))
         try:
             totals[name] = sum(cm.compile_layer(layer, other, "").cores

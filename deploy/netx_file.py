@@ -266,6 +266,26 @@ def delay_bits(delay: np.ndarray | None) -> int:
     return math.ceil(math.log2(min(float(d.max()), MAX_DELAY) + 1))
 
 
+def dense_delays(delay: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A dense layer's stored ``delay`` as one delay per synapse ``[out, in]``, as netx expands
+    it: a scalar for all, one per output neuron or one per input, or the full matrix; truncated
+    to integers and clamped to 0 .. :data:`MAX_DELAY`.
+
+    Raises:
+        ValueError: the delay's shape fits none of these.
+    """
+    delay = np.clip(np.trunc(np.asarray(delay, dtype=np.float64)), 0, MAX_DELAY).astype(np.int64)
+    if delay.ndim == 0:
+        return np.full(shape, int(delay))
+    if delay.ndim == 1 and delay.size == shape[0]:
+        return np.repeat(delay.reshape(-1, 1), shape[1], axis=1)
+    if delay.ndim == 1 and delay.size == shape[1]:
+        return np.repeat(delay.reshape(1, -1), shape[0], axis=0)
+    if delay.size == shape[0] * shape[1]:
+        return delay.reshape(shape)
+    raise ValueError(f"delay of shape {delay.shape} does not fit weight {shape}")
+
+
 # --- reading ---------------------------------------------------------------------------------
 
 

@@ -389,10 +389,10 @@ class Trainer:
         ids = np.arange(min(samples, len(split.labels)))
         spikes = present(self.encoding, split.images[ids], ids, self.options.seed,
                          self.drain_steps)
-        window = self.encoding.time_steps + self.drain_steps
         input_shape = self.network.netx_input_shape
         try:
-            lava = lava_exact.exact_run(network, spikes, window, input_shape).output
+            lava = lava_exact.exact_run(network, spikes, self.metadata().window,
+                                        input_shape).output
             slayer = reference.reference_output(network, spikes, input_shape)
         except (lava_exact.ExactUnsupported, reference.ReferenceUnsupported) as exc:
             return {"samples": 0, "note": f"not checked: {exc}"}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from netx_writer import shared_netx
 
 from deploy.errors import BudgetError, InputError
 from deploy.mapping import (
@@ -31,14 +32,7 @@ from deploy.profiles import (
     load_profile,
 )
 
-NETX_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "netx"
-
-
-def real_file(name: str) -> Path:
-    path = NETX_DIR / name
-    if not path.exists():
-        pytest.skip(f"{path} missing: the real netx files live in ../shared/data/netx")
-    return path
+real_file = shared_netx
 
 
 

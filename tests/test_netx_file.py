@@ -15,21 +15,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from netx_writer import shared_netx
 
 from deploy.errors import InputError
 from deploy.netx_file import SignMode, read_netx, weight_format
 
-NETX_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "netx"
 REAL_FILES = ("oxford.net", "pilotnet_snn.net", "pilotnet_sdnn.net")
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 HAVE_LAVA_DL = importlib.util.find_spec("lava") is not None
 
 
-def real_file(name: str) -> Path:
-    path = NETX_DIR / name
-    if not path.exists():
-        pytest.skip(f"{path} missing: the real netx files live in ../shared/data/netx")
-    return path
+real_file = shared_netx
 
 
 def write_dense_net(path: Path, layers: list[dict]) -> Path:
