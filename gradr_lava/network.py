@@ -8,6 +8,10 @@ forward pass computes on the weights the chip will hold.
 Shapes: input spikes ``(N, F, S)`` with ``F = H * W`` pixels in C order and ``S`` time steps;
 output spikes ``(N, classes, S)``. Every block delays its output by one step (slayer's
 ``delay_shift``, which matches Lava's one-step latency per layer).
+
+Two engines evaluate the same blocks: ``"fast"`` (:mod:`gradr_lava.fast_cuba`, the default where
+it covers every block) and ``"slayer"`` (lava-dl's own forward, the reference). Their forward
+spikes are identical.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from deploy import lava_compat
+from gradr_lava import fast_cuba
 from gradr_lava.config import ModelConfig
 
 lava_compat.install()
@@ -47,7 +52,8 @@ class SpikingNetwork(torch.nn.Module):
         num_classes: required size of the last layer.
     """
 
-    def __init__(self, config: ModelConfig, image_shape: tuple[int, int], num_classes: int):
+    def __init__(self, config: ModelConfig, image_shape: tuple[int, int], num_classes: int,
+                 engine: str = "auto"):
         super().__init__()
         if config.layers[-1].features != num_classes:
             from deploy.errors import InputError
@@ -86,6 +92,7 @@ class SpikingNetwork(torch.nn.Module):
             )
             features = layer.features
         self.blocks = torch.nn.ModuleList(blocks)
+        self.engine, self.engine_note = select_engine(engine, list(self.blocks))
 
     @property
     def synaptic_blocks(self) -> list[torch.nn.Module]:
@@ -108,16 +115,54 @@ class SpikingNetwork(torch.nn.Module):
 
     def forward_layers(self, spikes: torch.Tensor) -> list[torch.Tensor]:
         """Output spikes of every block: a list of ``(N, ..., S)`` tensors (Flatten included)."""
-        outputs = []
         x = self._prepare(spikes)
+        if self.engine == "slayer":
+            outputs = []
+            for block in self.blocks:
+                x = block(x)
+                outputs.append(x)
+            return outputs
+        x = fast_cuba.to_time_major(x)
+        outputs = []
         for block in self.blocks:
-            x = block(x)
-            outputs.append(x)
+            x = fast_cuba.block_forward(block, x, binary=True)
+            outputs.append(fast_cuba.to_slayer_layout(x))
         return outputs
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         """Input spikes ``(N, F, S)`` -> output spikes ``(N, classes, S)``."""
         x = self._prepare(spikes)
-        for block in self.blocks:
-            x = block(x)
-        return x
+        if self.engine == "slayer":
+            for block in self.blocks:
+                x = block(x)
+            return x
+        x = fast_cuba.to_time_major(x)
+        for block in self.blocks:  # rate-coded input and hidden layers: binary spikes
+            x = fast_cuba.block_forward(block, x, binary=True)
+        return fast_cuba.to_slayer_layout(x)
+
+
+ENGINES = ("auto", "fast", "slayer")
+
+
+def select_engine(engine: str, blocks: list[torch.nn.Module]) -> tuple[str, str | None]:
+    """The engine that will run ``blocks``, and a note when "auto" had to fall back to slayer.
+
+    "fast" insists on the fast path (an unsupported block is an error naming it); "auto" takes
+    it where every block is covered; "slayer" always uses lava-dl's forward.
+    """
+    if engine not in ENGINES:
+        from deploy.errors import InputError
+
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "slayer":
+        return "slayer", None
+    reason = fast_cuba.network_unsupported_reason(blocks)
+    if reason is None:
+        return "fast", None
+    if engine == "fast":
+        from deploy.errors import InputError
+
+        raise InputError(f"--engine fast does not cover this network ({reason}); use "
+                         "--engine auto or slayer")
+    return "slayer", f"fast path not used ({reason}): trained with slayer's forward"
