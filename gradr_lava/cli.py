@@ -8,6 +8,7 @@ modules (torch, Lava) are imported inside the commands that need them, so ``--he
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -88,8 +89,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         target_connectivity=args.target_connectivity, alpha=args.alpha,
         prune_mode=args.gradr_mode, finetune=args.gradr_finetune, fit_cores=args.fit_cores,
         fit_chips=args.fit_chips, hardware=args.hardware, budget_allocation=args.budget_allocation,
-        hardware_overrides=_overrides(args.set),
+        hardware_overrides=_overrides(args.set), engine=args.engine, device=args.device,
     ))
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 0
     print(f"test accuracy (quantized PyTorch forward): {metrics['test_accuracy']:.4f} "
           f"after {metrics['epochs']} epochs, {metrics['seconds']:.1f} s")
     last = metrics["history"][-1] if metrics["history"] else {}
@@ -236,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--budget-allocation", choices=("budget-aware", "uniform"),
                      default="budget-aware", help="split the budget by layer size and fan-in "
                      "(default), or one connectivity for all layers (baseline)")
+    speed = train.add_argument_group("speed")
+    speed.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                       help="where to train: auto takes a GPU if torch sees one (default "
+                            "auto); under torchrun, rank r uses GPU LOCAL_RANK")
+    speed.add_argument("--engine", choices=("auto", "fast", "slayer"), default="auto",
+                       help="forward/backward implementation: fast (gradr-lava's, identical "
+                            "spikes, several times faster), slayer (lava-dl's own), auto = fast "
+                            "where it covers every block, else slayer (default auto)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_cmd_train)
 

@@ -24,6 +24,7 @@ Shapes: dense input spikes ``(T, N, F)``; conv ``(T, N, C, H, W)``; outputs the 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -182,6 +183,9 @@ def _decay_(state: torch.Tensor, keep: float, scratch: torch.Tensor) -> None:
 def _neuron_spikes(block: torch.nn.Module, synaptic: torch.Tensor, first: int,
                    steps: int, exact: bool) -> torch.Tensor:
     neuron = block.neuron
+    if neuron.shape is None:  # slayer learns it in the first forward; its export needs it
+        neuron.shape = torch.Size(synaptic.shape[2:])
+        neuron.num_neurons = int(np.prod(neuron.shape))
     current_decay = int(torch.round(neuron.current_decay.detach().clamp(0, _DECAY_SCALE)))
     voltage_decay = int(torch.round(neuron.voltage_decay.detach().clamp(0, _DECAY_SCALE)))
     return _CubaSpikes.apply(synaptic, first, steps, current_decay, voltage_decay,
@@ -238,6 +242,8 @@ def block_forward(block: torch.nn.Module, x: torch.Tensor, binary: bool = False)
     """
     kind = _block_kind(block)
     if kind == "flatten":
+        if block.shape is None:  # as slayer's Flatten records it, for its export
+            block.shape = [int(np.prod(x.shape[2:5])), 1, 1]
         return x.reshape(x.shape[0], x.shape[1], -1)
     weight = _weight(block)
     # binary input on the 8-bit grid: the synaptic input is a multiple of 1/32 (exact)

@@ -12,6 +12,7 @@ checkpoint with identical results to an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import sys
@@ -33,6 +34,8 @@ from deploy.mapping_report import write_mapping
 from deploy.metadata import NetworkMetadata
 from deploy.profiles import load_profile
 from deploy.stimulus import present
+from gradr_lava import distributed
+from gradr_lava.allocator import keep_freed_memory
 from gradr_lava.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from gradr_lava.config import DEFAULT_MODELS, ModelConfig, load_model_config
 from gradr_lava.core_budget import BudgetPlan, plan_budget, uniform_targets
@@ -69,6 +72,8 @@ class TrainOptions:
     hardware: str = "loihi2"  # profile for --fit-cores / --fit-chips
     hardware_overrides: dict[str, str] = field(default_factory=dict)  # profile constants (--set)
     budget_allocation: str = "budget-aware"  # or "uniform" (the baseline)
+    engine: str = "auto"  # auto | fast | slayer (gradr_lava.network.select_engine)
+    device: str = "auto"  # auto | cpu | cuda (gradr_lava.distributed.resolve_device)
 
     def prune_settings(self) -> dict[str, Any]:
         return {"method": self.prune, "target_connectivity": self.target_connectivity,
@@ -113,8 +118,12 @@ class Trainer:
         self.epochs = options.epochs or self.config.training.epochs
         if self.epochs < 1:
             raise InputError(f"--epochs must be >= 1, got {self.epochs}")
+        self.context = distributed.setup(options.device)
+        if self.context.device.type == "cpu":
+            keep_freed_memory()
         torch.manual_seed(options.seed)
-        self.network = SpikingNetwork(self.config, self.data.image_shape, self.data.num_classes)
+        self.network = SpikingNetwork(self.config, self.data.image_shape, self.data.num_classes,
+                                      engine=options.engine).to(self.context.device)
         self.budget_plan = self._plan_budget()
         self.total_steps = self.epochs * math.ceil(
             len(self.data.train.labels) / self.config.training.batch_size
@@ -125,6 +134,9 @@ class Trainer:
             pruner_by_length or self.config.training.lr_schedule != "constant"
         )
         self.pruner.attach(self.network)
+        self.model: torch.nn.Module = self.network  # what the training step calls
+        if self.context.distributed:
+            self.model = distributed.data_parallel(self.network, self.context)
         self.optimizer = torch.optim.Adam(
             self.network.parameters(), lr=self.config.training.learning_rate
         )
@@ -229,68 +241,93 @@ class Trainer:
     # -- one pass -------------------------------------------------------------------------
     def _spikes(self, images: np.ndarray, ids: np.ndarray, seed: int) -> torch.Tensor:
         spikes = present(self.encoding, images, ids, seed, self.drain_steps)
-        return torch.from_numpy(spikes.astype(np.float32))
+        return torch.from_numpy(spikes.astype(np.float32)).to(self.context.device)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training set; under torchrun each rank takes its share of every
+        batch and the loss is scaled so that DDP's gradient average is the global batch mean."""
         self.network.train()
         split = self.data.train
         batches = _batches(len(split.labels), self.config.training.batch_size,
                            np.random.default_rng([self.options.seed, epoch]))
         seed = _epoch_seed(self.options.seed, epoch)
-        loss_sum, correct, seen = 0.0, 0, 0
+        world = self.context.world_size
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.context.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.context.device)
+        seen = 0
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                   disable=not self.options.progress, leave=False, dynamic_ncols=True)
-        for ids in bar:
+                   disable=not self._progress, leave=False, dynamic_ncols=True)
+        for step, batch in enumerate(bar):
+            ids = distributed.shard(batch, self.context)
             spikes = self._spikes(split.images[ids], ids, seed)
-            labels = torch.from_numpy(split.labels[ids])
-            counts = self.network(spikes).sum(dim=-1)
-            loss = torch.nn.functional.cross_entropy(counts, labels)
+            labels = torch.from_numpy(split.labels[ids]).to(self.context.device)
+            counts = self.model(spikes).sum(dim=-1)
+            losses = torch.nn.functional.cross_entropy(counts, labels, reduction="sum")
+            loss = losses * (world / len(batch))  # DDP averages over ranks: global mean
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             # The pruner's own update uses the learning rate of the step just taken.
             self.pruner.after_step(self.optimizer, self.scheduler.get_last_lr()[0])
             self.scheduler.step()
-            loss_sum += float(loss.detach()) * len(ids)
-            correct += int((counts.argmax(dim=1) == labels).sum())
+            loss_sum += losses.detach()
+            correct += (counts.argmax(dim=1) == labels).sum()
             seen += len(ids)
-            bar.set_postfix(
-                loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False
-            )
-        return {"loss": loss_sum / seen, "train_accuracy": correct / seen}
+            if self._progress and step % 10 == 0:  # reading the sums back syncs a GPU
+                bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}",
+                                acc=f"{int(correct) / seen:.3f}", refresh=False)
+        total_loss, total_correct, total_seen = distributed.all_sum(
+            [float(loss_sum), float(correct), float(seen)], self.context)
+        return {"loss": total_loss / total_seen, "train_accuracy": total_correct / total_seen}
+
+    @property
+    def _progress(self) -> bool:
+        return self.options.progress and self.context.is_main
 
     @torch.no_grad()
     def evaluate(self, batch_size: int = 512) -> dict[str, Any]:
         """Test accuracy of the quantized forward, on the spikes ``deploy`` will replay, and
-        each synaptic layer's firing rate (spikes per neuron per time step, over the window)."""
+        each synaptic layer's firing rate (spikes per neuron per time step, over the window).
+        Under torchrun each rank evaluates a contiguous part of the test set."""
         self.network.eval()
         split = self.data.test
-        correct = 0
-        spikes_per_layer: list[float] = []
-        neurons_steps: list[int] = []
-        for ids in _batches(len(split.labels), batch_size, None):
+        part = np.array_split(np.arange(len(split.labels)), self.context.world_size)
+        mine = part[self.context.rank]
+        layers = len(self.network.synaptic_blocks)
+        sums = [0.0] * (1 + 2 * layers)  # correct, then per layer: spikes, neuron-steps
+        for start in range(0, len(mine), batch_size):
+            ids = mine[start : start + batch_size]
             outputs = self.network.forward_layers(
                 self._spikes(split.images[ids], ids, self.options.seed)
             )
             synaptic = [out for out, block in zip(outputs, self.network.blocks, strict=True)
                         if hasattr(block, "synapse")]
-            if not spikes_per_layer:
-                spikes_per_layer = [0.0] * len(synaptic)
-                neurons_steps = [0] * len(synaptic)
             for i, out in enumerate(synaptic):
-                spikes_per_layer[i] += float(out.sum())
-                neurons_steps[i] += out.numel()
-            counts = outputs[-1].sum(-1)
-            correct += int((counts.argmax(dim=1).numpy() == split.labels[ids]).sum())
+                sums[1 + 2 * i] += float(out.sum())
+                sums[2 + 2 * i] += out.numel()
+            predicted = outputs[-1].sum(-1).argmax(dim=1).cpu().numpy()
+            sums[0] += int((predicted == split.labels[ids]).sum())
+        sums = distributed.all_sum(sums, self.context)
         return {
-            "test_accuracy": correct / len(split.labels),
-            "firing_rates": [s / n for s, n in zip(spikes_per_layer, neurons_steps, strict=True)],
+            "test_accuracy": sums[0] / len(split.labels),
+            "firing_rates": [sums[1 + 2 * i] / sums[2 + 2 * i] for i in range(layers)],
         }
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        with directory_lock(self.options.out):  # one run writes a run directory at a time
-            return self._run()
+        try:
+            # one run writes a run directory at a time; under torchrun rank 0 holds the lock
+            with contextlib.ExitStack() as stack:
+                error = None
+                if self.context.is_main:
+                    try:
+                        stack.enter_context(directory_lock(self.options.out))
+                    except (InputError, OSError) as exc:
+                        error = exc
+                distributed.agree(error, self.context)
+                return self._run()
+        finally:
+            distributed.shutdown(self.context)
 
     def _run(self) -> dict[str, Any]:
         out = self.options.out
@@ -308,13 +345,32 @@ class Trainer:
             row["learning_rate"] = self.scheduler.get_last_lr()[0]  # where the epoch ended
             row.update(self.evaluate())
             row.update(_connectivity_columns(self.pruner.end_epoch(epoch, self.epochs)))
+            distributed.check_identical(self._rank_state(), f"after epoch {epoch + 1}, the "
+                                        "model, optimizer or pruner state", self.context)
             row["seconds"] = time.perf_counter() - started
             self.seconds += row["seconds"]
             self.history.append(row)
             self._save_checkpoint(epoch)
-            if self.options.progress:
+            if self._progress:
                 tqdm.write(_epoch_line(row, self.epochs))
         return self.finish()
+
+    def _rank_state(self) -> list[torch.Tensor]:
+        """What must be equal on every rank: weights and buffers, the optimizer's moments, the
+        pruner's masks and random generator."""
+        tensors = list(self.network.state_dict().values())
+        for state in self.optimizer.state.values():
+            tensors += [v for v in state.values() if isinstance(v, torch.Tensor)]
+        pending = [self.pruner.state_dict()]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, torch.Tensor):
+                tensors.append(item)
+            elif isinstance(item, dict):
+                pending += list(item.values())
+            elif isinstance(item, list | tuple):
+                pending += list(item)
+        return tensors
 
     @torch.no_grad()
     def _infer_shapes(self) -> None:
@@ -325,15 +381,18 @@ class Trainer:
         self.network(self._spikes(split.images[:1], np.arange(1), self.options.seed))
 
     def _save_checkpoint(self, epoch: int) -> None:
-        try:
-            save_checkpoint(self.checkpoint_path, self.state())
-        except OSError as exc:
-            kept = (f"the checkpoint of epoch {epoch} is kept" if epoch
-                    else "no earlier checkpoint exists")
-            raise InputError(
-                f"could not write {self.checkpoint_path} after epoch {epoch + 1} "
-                f"({exc.strerror or exc}); {kept}: free space (or fix permissions) and rerun "
-                "with --resume") from None
+        error = None
+        if self.context.is_main:
+            try:
+                save_checkpoint(self.checkpoint_path, self.state())
+            except OSError as exc:
+                kept = (f"the checkpoint of epoch {epoch} is kept" if epoch
+                        else "no earlier checkpoint exists")
+                error = InputError(
+                    f"could not write {self.checkpoint_path} after epoch {epoch + 1} "
+                    f"({exc.strerror or exc}); {kept}: free space (or fix permissions) and "
+                    "rerun with --resume")
+        distributed.agree(error, self.context)
 
     def metadata(self) -> NetworkMetadata:
         return NetworkMetadata(
@@ -347,6 +406,17 @@ class Trainer:
         )
 
     def finish(self) -> dict[str, Any]:
+        """Export, plot, check and write metrics (rank 0); every rank returns the metrics."""
+        metrics, error = None, None
+        if self.context.is_main:
+            try:
+                metrics = self._finish()
+            except Exception as exc:  # the other ranks must not wait for a broadcast forever
+                error = exc
+        distributed.agree(error, self.context)
+        return distributed.broadcast(metrics, self.context)
+
+    def _finish(self) -> dict[str, Any]:
         out = self.options.out
         self._infer_shapes()
         export_netx(self.network, out / MODEL_FILE, self.metadata())
@@ -362,6 +432,9 @@ class Trainer:
             "seconds": self.seconds,
             "train_samples_per_second": train_samples / self.seconds if self.seconds else None,
             "layers": layer_shapes(self.network),
+            "engine": {"name": self.network.engine,
+                       **({"note": self.network.engine_note} if self.network.engine_note else {})},
+            **self.context.describe(),
             "encoding": self.encoding.to_dict(),
             "drain_steps": self.drain_steps,
             "history": self.history,
@@ -405,7 +478,7 @@ class Trainer:
             "slayer_accuracy": float(np.mean(slayer_pred == labels)),
             "lava_accuracy": float(np.mean(lava_pred == labels)),
         }
-        if result["output_spike_agreement"] < 1.0 and self.options.progress:
+        if result["output_spike_agreement"] < 1.0 and self._progress:
             tqdm.write(
                 f"warning: on {len(ids)} test images the trained SLAYER forward and Lava's "
                 f"integer arithmetic agree on {100 * result['output_spike_agreement']:.2f}% "
