@@ -17,6 +17,8 @@ import math
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,30 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
     order = rng.permutation(n) if rng is not None else np.arange(n)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _encoded(count: int, encode: Callable[[int], torch.Tensor],
+             background: bool) -> Iterator[torch.Tensor]:
+    """``encode(0), ..., encode(count - 1)`` in order; with ``background``, each next one is
+    computed on a second thread while the caller works on the current one."""
+    if not background:
+        for i in range(count):
+            yield encode(i)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
+        pending = pool.submit(encode, 0)
+        for i in range(count):
+            current = pending.result()
+            if i + 1 < count:
+                pending = pool.submit(encode, i + 1)
+            yield current
+
+
+def _bar_over(items: Iterator[torch.Tensor], bar: tqdm) -> Iterator[torch.Tensor]:
+    """Advance ``bar`` once per item."""
+    for item in items:
+        yield item
+        bar.update(1)
 
 
 def _lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str,
@@ -240,8 +266,11 @@ class Trainer:
 
     # -- one pass -------------------------------------------------------------------------
     def _spikes(self, images: np.ndarray, ids: np.ndarray, seed: int) -> torch.Tensor:
-        spikes = present(self.encoding, images, ids, seed, self.drain_steps)
-        return torch.from_numpy(spikes.astype(np.float32)).to(self.context.device)
+        return self._host_spikes(images, ids, seed).to(self.context.device)
+
+    def _host_spikes(self, images: np.ndarray, ids: np.ndarray, seed: int) -> torch.Tensor:
+        spikes = torch.from_numpy(present(self.encoding, images, ids, seed, self.drain_steps))
+        return spikes.to(torch.float32)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training set; under torchrun each rank takes its share of every
@@ -251,34 +280,50 @@ class Trainer:
         batches = _batches(len(split.labels), self.config.training.batch_size,
                            np.random.default_rng([self.options.seed, epoch]))
         seed = _epoch_seed(self.options.seed, epoch)
-        world = self.context.world_size
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.context.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.context.device)
+        sums = [torch.zeros((), dtype=torch.float64, device=self.context.device),  # loss
+                torch.zeros((), dtype=torch.int64, device=self.context.device)]  # correct
         seen = 0
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
+        bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
                    disable=not self._progress, leave=False, dynamic_ncols=True)
-        for step, batch in enumerate(bar):
-            ids = distributed.shard(batch, self.context)
-            spikes = self._spikes(split.images[ids], ids, seed)
-            labels = torch.from_numpy(split.labels[ids]).to(self.context.device)
-            counts = self.model(spikes).sum(dim=-1)
-            losses = torch.nn.functional.cross_entropy(counts, labels, reduction="sum")
-            loss = losses * (world / len(batch))  # DDP averages over ranks: global mean
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            # The pruner's own update uses the learning rate of the step just taken.
-            self.pruner.after_step(self.optimizer, self.scheduler.get_last_lr()[0])
-            self.scheduler.step()
-            loss_sum += losses.detach()
-            correct += (counts.argmax(dim=1) == labels).sum()
+        shards = [distributed.shard(batch, self.context) for batch in batches]
+
+        def encode(i: int) -> torch.Tensor:
+            return self._host_spikes(split.images[shards[i]], shards[i], seed)
+
+        # On a GPU the next batch is rate-coded on a CPU thread while this one trains; on the
+        # CPU that thread would only compete with the step for the same cores (measured: an
+        # MNIST 2FC epoch 13.9 s inline, 17.5 s with the thread, on 2 cores).
+        background = self.context.device.type == "cuda"
+        for step, spikes in enumerate(_bar_over(_encoded(len(batches), encode, background), bar)):
+            ids = shards[step]
+            self._train_step(spikes.to(self.context.device, non_blocking=True),
+                             torch.from_numpy(split.labels[ids]), len(batches[step]), sums)
             seen += len(ids)
             if self._progress and step % 10 == 0:  # reading the sums back syncs a GPU
-                bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}",
-                                acc=f"{int(correct) / seen:.3f}", refresh=False)
+                bar.set_postfix(loss=f"{float(sums[0]) / seen:.3f}",
+                                acc=f"{int(sums[1]) / seen:.3f}", refresh=False)
+        bar.close()
         total_loss, total_correct, total_seen = distributed.all_sum(
-            [float(loss_sum), float(correct), float(seen)], self.context)
+            [float(sums[0]), float(sums[1]), float(seen)], self.context)
         return {"loss": total_loss / total_seen, "train_accuracy": total_correct / total_seen}
+
+    def _train_step(self, spikes: torch.Tensor, labels: torch.Tensor, global_batch: int,
+                    sums: list[torch.Tensor]) -> None:
+        """One optimizer and pruner step on this rank's share of a batch; adds the summed loss
+        and the number correct to ``sums``."""
+        labels = labels.to(self.context.device)
+        counts = self.model(spikes).sum(dim=-1)
+        losses = torch.nn.functional.cross_entropy(counts, labels, reduction="sum")
+        # DDP averages gradients over ranks: scaled so, the result is the global batch mean
+        loss = losses * (self.context.world_size / global_batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        # The pruner's own update uses the learning rate of the step just taken.
+        self.pruner.after_step(self.optimizer, self.scheduler.get_last_lr()[0])
+        self.scheduler.step()
+        sums[0] += losses.detach()
+        sums[1] += (counts.argmax(dim=1) == labels).sum()
 
     @property
     def _progress(self) -> bool:
