@@ -85,7 +85,7 @@ def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMet
     )
 
 
-def _check_programmable(network: NetxNetwork) -> None:
+def check_programmable(network: NetxNetwork) -> None:
     """netx cannot program a synaptic layer whose weights are all zero (after its astype(int)):
     its optimize_weight_bits divides by the largest weight."""
     for layer in network.layers:
@@ -160,7 +160,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     profile = load_profile(options.hardware, options.overrides)
     mapping = map_network(network, profile, metadata.input_shape)
     check_budget(mapping, options.max_cores, options.chips)
-    _check_programmable(network)
+    check_programmable(network)
     dataset_name = options.dataset or metadata.dataset
     data = load_dataset(dataset_name, options.data_dir, download=options.download)
     test = data.test

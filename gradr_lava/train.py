@@ -67,7 +67,8 @@ class TrainOptions:
     prune: str = "none"  # none | gradr | deepr | magnitude (gradr_lava.rewiring)
     target_connectivity: float | dict[int, float] | None = None  # nonzero fraction (per layer)
     alpha: float | None = None  # Grad R prior strength (paper mode)
-    prune_mode: str | None = None  # Grad R: "paper" or "schedule"
+    prune_mode: str | None = None  # Grad R: "paper" or "schedule" (default: see _make_pruner)
+    gradr_count: str | None = None  # Grad R schedule: "deployed" (default) or "float"
     finetune: float | None = None  # Grad R: final fraction of training on a frozen topology
     fit_cores: int | None = None  # train to fit this many cores (gradr_lava.core_budget)
     fit_chips: int | None = None  # ... or this many chips
@@ -85,7 +86,8 @@ class TrainOptions:
                 "budget_allocation": self.budget_allocation,
                 # only when given, so runs started before the option existed still resume
                 **({"hardware_overrides": dict(self.hardware_overrides)}
-                   if self.hardware_overrides else {})}
+                   if self.hardware_overrides else {}),
+                **({"gradr_count": self.gradr_count} if self.gradr_count else {})}
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -200,23 +202,42 @@ class Trainer:
         return plan(shapes, budget, o.hardware, o.hardware_overrides, seed=o.seed)
 
     def _make_pruner(self) -> tuple[Pruner, bool]:
-        """The pruner, and whether it is laid out over ``total_steps``."""
+        """The pruner, and whether it is laid out over ``total_steps``.
+
+        Grad R without ``--alpha`` or ``--gradr-mode`` runs in schedule mode: it is the mode
+        that reaches ``--target-connectivity``, and by default it counts the weights that stay
+        nonzero in 8 bits, so the target is the deployed connectivity.
+        """
         o = self.options
         method, mode, targets = o.prune, o.prune_mode, o.target_connectivity
         if self.budget_plan is not None:
             method, mode, targets = "gradr", o.prune_mode or "schedule", self.budget_plan.targets
+        if method == "gradr" and mode is None and o.alpha is None:
+            mode = "schedule"
+        count = None
+        if method == "gradr" and mode == "schedule":
+            count = o.gradr_count or "deployed"
+        elif o.gradr_count is not None:
+            raise InputError("--gradr-count is a Grad R schedule-mode option (--prune gradr "
+                             "--gradr-mode schedule)")
         needs_steps = method == "magnitude" or (
             method == "gradr" and (mode == "schedule" or bool(o.finetune)))
         try:
             pruner = make_pruner(
                 method, target_connectivity=targets, alpha=o.alpha,
                 mode=mode, total_steps=self.total_steps if needs_steps else None,
-                finetune=o.finetune, seed=o.seed,
+                finetune=o.finetune, count=count, seed=o.seed,
             )
         except RewiringError as exc:
             message = re.sub(r"\balpha\b", "--alpha", str(exc))
             message = message.replace("target_connectivity", "--target-connectivity")
             message = re.sub(r"\bfinetune\b", "--gradr-finetune", message)
+            message = message.replace("mode='paper'", "--gradr-mode paper")
+            message = message.replace("mode='schedule'", "--gradr-mode schedule")
+            if "needs --alpha" in message:
+                message += (" (the reference's MNIST value is 0.06 for ~5% connectivity; "
+                            "or drop --gradr-mode paper to reach --target-connectivity "
+                            "exactly)")
             raise InputError(f"--prune {o.prune}: {message}") from None
         return pruner, needs_steps
 
@@ -393,12 +414,35 @@ class Trainer:
             distributed.check_identical(self._rank_state(), f"after epoch {epoch + 1}, the "
                                         "model, optimizer or pruner state", self.context)
             row["seconds"] = time.perf_counter() - started
+            row["warnings"] = self._health(row)
             self.seconds += row["seconds"]
             self.history.append(row)
             self._save_checkpoint(epoch)
             if self._progress:
                 tqdm.write(_epoch_line(row, self.epochs))
         return self.finish()
+
+    def _health(self, row: dict[str, Any]) -> list[str]:
+        """Warnings about an epoch that trained nothing: a silent output layer (no gradient
+        reaches the network through it) or a loss stuck at chance. Printed and recorded."""
+        warnings = []
+        epoch, chance = row["epoch"], math.log(self.data.num_classes)
+        if row["firing_rates"] and row["firing_rates"][-1] == 0.0:
+            warnings.append(
+                f"epoch {epoch}: the output layer fired no spike on the test set, so the "
+                "loss cannot improve through it (too few connections, or weights too small): "
+                "prune more slowly (more --epochs, a higher --target-connectivity) or raise "
+                "weight_scale in the model config")
+        if abs(row["loss"] - chance) < 1e-3:
+            previous = self.history[-1]["loss"] if self.history else None
+            if previous is None or abs(previous - row["loss"]) < 1e-3:
+                warnings.append(f"epoch {epoch}: the training loss {row['loss']:.4f} is at "
+                                f"chance (ln {self.data.num_classes} = {chance:.4f}) and not "
+                                "moving")
+        if self.context.is_main:
+            for text in warnings:
+                tqdm.write(f"warning: {text}", file=sys.stderr)
+        return warnings
 
     def _rank_state(self) -> list[torch.Tensor]:
         """What must be equal on every rank: weights and buffers, the optimizer's moments, the
@@ -483,6 +527,7 @@ class Trainer:
             "encoding": self.encoding.to_dict(),
             "drain_steps": self.drain_steps,
             "history": self.history,
+            "warnings": [text for row in self.history for text in row.get("warnings", [])],
             "files": {"model": MODEL_FILE, "curves": CURVES_FILE, "checkpoint": CHECKPOINT_NAME},
         }
         metrics["lava_agreement"] = self.check_lava_agreement(out / MODEL_FILE)
@@ -501,8 +546,14 @@ class Trainer:
         """
         from deploy import lava_exact, reference
         from deploy.netx_file import read_netx
+        from deploy.pipeline import check_programmable
 
         network = read_netx(model)
+        try:
+            check_programmable(network)
+        except InputError as exc:
+            tqdm.write(f"warning: {exc}", file=sys.stderr)
+            return {"samples": 0, "note": f"not checked: {exc}"}
         split = self.data.test
         ids = np.arange(min(samples, len(split.labels)))
         spikes = present(self.encoding, split.images[ids], ids, self.options.seed,

@@ -278,3 +278,30 @@ def test_finetune_options_are_checked():
                     finetune=0.5)
     with pytest.raises(RewiringError, match="does not use finetune"):
         make_pruner("magnitude", target_connectivity=0.1, total_steps=10, finetune=0.2)
+
+
+def test_schedule_mode_can_count_the_weights_that_survive_8bit_rounding():
+    """count='deployed': the target is met by weights with |w| > 1/64 (nonzero on the chip),
+    while weights at or below half an 8-bit step still exist in float and can grow back."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(slayer.block.cuba.Dense(NEURON, 30, 20, weight_scale=0.2))
+    steps = 10
+    pruner = make_pruner("gradr", mode="schedule", target_connectivity=0.3, count="deployed",
+                         total_steps=steps, schedule=(0.0, 0.5))
+    pruner.attach(net)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    spikes = (torch.rand(4, 30, 8, generator=torch.Generator().manual_seed(3)) < 0.5).float()
+    block = net[0]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        net(spikes).square().mean().backward()
+        optimizer.step()
+        pruner.after_step(optimizer)
+    deployed = block.neuron.quantize_8bit(block.synapse.weight)
+    assert int(torch.count_nonzero(deployed)) == round(0.3 * 600)
+    small = (block.synapse.weight.abs() > 0) & (block.synapse.weight.abs() <= 1 / 64)
+    assert int(small.sum()) > 0, "weight_scale 0.2 leaves weights below half a step"
+    stats = pruner.end_epoch(0, 1)
+    assert stats["layers"][0]["connectivity_quantized"] == 0.3
+    with pytest.raises(RewiringError, match="schedule-mode option"):
+        make_pruner("gradr", target_connectivity=0.3, alpha=1.0, count="deployed")

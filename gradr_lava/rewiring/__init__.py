@@ -43,7 +43,7 @@ _OPTIONS: dict[str, tuple[type[RewiringPruner], frozenset[str]]] = {
     "none": (RewiringPruner, frozenset()),
     "gradr": (GradR, frozenset({"target_connectivity", "mode", "alpha", "total_steps",
                                 "schedule", "finetune", "regrow_theta",
-                                "adam_bias_correction"})),
+                                "adam_bias_correction", "count"})),
     "deepr": (DeepR, frozenset({"target_connectivity", "l1", "temperature", "soft",
                                 "regrow_theta"})),
     "magnitude": (GradualMagnitude, frozenset({"target_connectivity", "total_steps",
@@ -67,6 +67,7 @@ def make_pruner(
     soft: bool | None = None,
     regrow_theta: float | None = None,
     adam_bias_correction: bool | None = None,
+    count: str | None = None,
     seed: int = 0,
 ) -> Pruner:
     """Build the pruner for ``method``; an option a method does not use is an error, not ignored.
@@ -92,6 +93,9 @@ def make_pruner(
             schedule shift (default 1e-6).
         adam_bias_correction: gradr paper mode: scale the prior step by 1/(1 - beta1^t) like the
             reference code (default True).
+        count: gradr schedule mode: what the schedule counts, "float" (theta > 0, the default)
+            or "deployed" (weights that stay nonzero after 8-bit rounding, |w| > half a step:
+            the connectivity the chip gets).
         seed: seeds every random choice a pruner makes (its own generator, not torch's global).
 
     Raises:
@@ -107,7 +111,7 @@ def make_pruner(
             "total_steps": total_steps, "schedule": schedule, "prune_every": prune_every,
             "finetune": finetune, "l1": l1, "temperature": temperature, "soft": soft,
             "regrow_theta": regrow_theta,
-            "adam_bias_correction": adam_bias_correction,
+            "adam_bias_correction": adam_bias_correction, "count": count,
         }.items()
         if value is not None
     }

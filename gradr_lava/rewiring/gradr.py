@@ -42,6 +42,21 @@ from gradr_lava.rewiring.schedule import CubicSchedule, count_shift, target_coun
 from gradr_lava.rewiring.stats import effective_weight
 
 MODES = ("paper", "schedule")
+COUNTS = ("deployed", "float")
+
+
+def deployed_threshold(layer: PrunableLayer) -> float:
+    """The largest |w| that slayer's 8-bit quantization rounds to 0: half its step (2 / w_scale),
+    so 1/64 for CUBA blocks; 0.0 when the layer's weights are not quantized by slayer's hook.
+
+    ``torch.round`` rounds half to even, so |w| = step / 2 itself becomes 0: a weight is
+    nonzero on the chip exactly when |w| > this threshold.
+    """
+    neuron = getattr(layer.block, "neuron", None)
+    hook = getattr(layer.synapse, "_pre_hook_fx", None)
+    if neuron is None or getattr(hook, "__func__", None) is not type(neuron).quantize_8bit:
+        return 0.0
+    return 1.0 / neuron.w_scale
 
 
 def laplace_mu(sparsity: float, alpha: float) -> float:
@@ -111,11 +126,18 @@ class GradR(RewiringPruner):
         finetune: float = 0.0,
         regrow_theta: float = 1e-6,
         adam_bias_correction: bool = True,
+        count: str = "float",
         seed: int = 0,
     ) -> None:
         super().__init__(target_connectivity, seed)
         if mode not in MODES:
             raise RewiringError(f"Grad R mode must be one of {MODES}, got {mode!r}")
+        if count not in COUNTS:
+            raise RewiringError(f"Grad R count must be one of {COUNTS}, got {count!r}")
+        if count == "deployed" and mode != "schedule":
+            raise RewiringError("count='deployed' is a schedule-mode option (the paper's prior "
+                                "has no count to aim at)")
+        self.count = count
         self.mode = mode
         self._schedule: CubicSchedule | None = None
         if mode == "paper":
@@ -192,7 +214,8 @@ class GradR(RewiringPruner):
                 prior_step_(theta, step_size, self._alpha[index], self._mu[index])
             else:
                 count = target_count(self._target_now(state), theta.numel())
-                shift = count_shift(theta, count, self._regrow_theta)
+                threshold = deployed_threshold(state.layer) if self.count == "deployed" else 0.0
+                shift = count_shift(theta, count, self._regrow_theta, threshold)
                 if shift != 0.0:
                     theta.sub_(shift)
                 self._shift[index] += shift
@@ -217,7 +240,8 @@ class GradR(RewiringPruner):
         if self.mode == "paper":
             return {"mode": "paper", "alpha": self._alpha[index], "mu": self._mu[index],
                     "finetuning": self.finetuning}
-        extra = {"mode": "schedule", "scheduled_connectivity": self._target_now(state),
+        extra = {"mode": "schedule", "count": self.count,
+                 "scheduled_connectivity": self._target_now(state),
                  "shift": self._shift[index], "finetuning": self.finetuning}
         self._shift[index] = 0.0  # summed since the last end_epoch, like pruned/regrown
         return extra

@@ -60,8 +60,9 @@ def target_count(connectivity: float, numel: int) -> int:
     return max(1, min(numel, round(connectivity * numel)))
 
 
-def count_shift(theta: torch.Tensor, count: int, margin: float) -> float:
-    """Smallest uniform shift b such that exactly ``count`` entries of ``theta - b`` are > 0.
+def count_shift(theta: torch.Tensor, count: int, margin: float, threshold: float = 0.0) -> float:
+    """Smallest uniform shift b such that exactly ``count`` entries of ``theta - b`` are
+    > ``threshold`` (0: present in float; half the 8-bit step: nonzero once deployed).
 
     With theta sorted descending as v_1 >= v_2 >= ...: b = 0 if ``count`` are positive already;
     b = v_{count+1} (> 0) when too many are present (the (count+1)-th lands on 0: absent);
@@ -73,9 +74,12 @@ def count_shift(theta: torch.Tensor, count: int, margin: float) -> float:
     Args:
         theta: hidden parameters of one layer (any shape).
         count: how many should be present, 0 <= count <= theta.numel().
-        margin: theta a regrown connection gets, in weight units (> 0).
+        margin: theta a regrown connection gets above ``threshold``, in weight units (> 0).
+        threshold: what a theta must exceed to count, in weight units (>= 0).
     """
     flat = theta.detach().flatten()
+    if threshold:
+        flat = flat - threshold
     positive = flat > 0
     present = int(torch.count_nonzero(positive))
     if present == count:

@@ -1,0 +1,62 @@
+"""Pruning flags that do what their help says, and warnings for runs that train nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TINY_MLP
+
+from gradr_lava.cli import main
+
+
+def _train(tmp_path: Path, *flags: str, config: str | None = None) -> tuple[int, dict | None]:
+    out = tmp_path / "run"
+    model = ["--model", config] if config else []
+    code = main(["train", "--dataset", "digits", "--out", str(out), "--quiet", *model, *flags])
+    metrics = out / "metrics.json"
+    return code, json.loads(metrics.read_text()) if metrics.exists() else None
+
+
+def test_gradr_with_only_a_target_reaches_it_in_deployed_8bit_weights(tmp_path: Path) -> None:
+    code, metrics = _train(tmp_path, "--epochs", "2", "--prune", "gradr",
+                           "--target-connectivity", "0.25")
+    assert code == 0
+    last = metrics["history"][-1]
+    assert last["rewiring"]["layers"][0]["mode"] == "schedule"
+    assert last["rewiring"]["layers"][0]["count"] == "deployed"
+    for layer in last["rewiring"]["layers"]:  # round(0.25 * n) nonzero 8-bit weights each
+        assert layer["connectivity_quantized"] == pytest.approx(0.25, abs=1e-3)
+
+
+def test_paper_mode_without_alpha_names_a_value_and_the_alternative(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _train(tmp_path, "--prune", "gradr", "--gradr-mode", "paper",
+                     "--target-connectivity", "0.25")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--alpha" in err and "0.06" in err and "--gradr-mode paper" in err
+
+
+def test_gradr_count_outside_schedule_mode_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _train(tmp_path, "--prune", "magnitude", "--target-connectivity", "0.5",
+                     "--gradr-count", "float")
+    assert code == 2
+    assert "--gradr-count" in capsys.readouterr().err
+
+
+def test_a_silent_output_layer_warns_during_training_and_in_metrics(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "silent.toml"
+    # weights this small never reach the threshold: nothing fires, the loss stays at ln 10
+    config.write_text(TINY_MLP.replace("learning_rate = 0.003",
+                                       "learning_rate = 1e-9\nweight_scale = 0.001"))
+    code, metrics = _train(tmp_path, "--epochs", "2", config=str(config))
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "warning: epoch 1: the output layer fired no spike" in err
+    assert "is at chance" in err
+    assert len(metrics["warnings"]) == 4
+    assert metrics["history"][0]["warnings"]
