@@ -1,8 +1,15 @@
-"""Spike encodings: how an image becomes the binary input spike trains of a network.
+"""Spike encodings: how an image becomes the input spike trains of a network.
 
-The exported networks take binary input spikes, one spike train per pixel. The only encoding
-so far is rate coding (:class:`RateEncoding`): at every time step each pixel spikes
-independently with probability ``p = intensity * max_rate``.
+Two encodings, one spike train per pixel:
+
+- rate coding (:class:`RateEncoding`): binary spikes; at every time step each pixel spikes
+  independently with probability ``p = intensity * max_rate``;
+- direct input (:class:`DirectEncoding`): graded spikes (Loihi 2 carries an integer payload per
+  spike); every pixel sends ``round(intensity * levels)`` at every one of the T steps, the
+  image itself as a constant input current, as the Grad R authors feed it. The network's first
+  layer receives ``levels`` times the current of an intensity: its threshold is ``levels``
+  times the model's (the training side builds it so), which keeps the weights on their 8-bit
+  grid and every sum an integer that Lava computes exactly.
 
 Spikes are reproducible per sample. The random numbers for a sample come from their own
 generator, ``numpy.random.Generator(numpy.random.PCG64(numpy.random.SeedSequence(key)))``,
@@ -35,9 +42,11 @@ import numpy as np
 
 from deploy.errors import InputError
 
-__all__ = ["ENCODINGS", "Encoding", "RateEncoding", "encode_samples"]
+__all__ = ["ENCODINGS", "DirectEncoding", "Encoding", "RateEncoding", "encode_samples",
+           "encoding_from_dict"]
 
-ENCODINGS: tuple[str, ...] = ("rate",)
+ENCODINGS: tuple[str, ...] = ("rate", "direct")
+MAX_LEVELS = 127  # payloads stay int8 (the training path's exact int8 GEMM) and 7-bit messages
 
 
 def _is_int(value: object) -> bool:
@@ -109,6 +118,16 @@ class RateEncoding:
             np.less(uniform, p[i, :, None], out=spikes[i])
         return spikes.view(np.uint8)
 
+    @property
+    def message_bits(self) -> int:
+        """Bits of payload a spike carries: 0 (binary spikes)."""
+        return 0
+
+    @property
+    def input_scale(self) -> int:
+        """Input current per unit of intensity, relative to a binary spike: 1."""
+        return 1
+
     def to_dict(self) -> dict[str, Any]:
         """``{"name": "rate", "time_steps": T, "max_rate": r}``, JSON-serialisable."""
         return {"name": self.name, "time_steps": self.time_steps, "max_rate": self.max_rate}
@@ -139,8 +158,78 @@ class RateEncoding:
             raise InputError(f"invalid spike encoding {d!r}: {exc}") from exc
 
 
-#: Any spike encoding; a union once there is more than one.
-Encoding = RateEncoding
+@dataclass(frozen=True)
+class DirectEncoding:
+    """Direct (graded) input: every pixel sends ``round(intensity * levels)`` at every step.
+
+    Attributes:
+        time_steps: T, the number of time steps a sample is presented (>= 1).
+        levels: payload of a pixel at intensity 1.0, an integer in [1, 127]; intensities are
+            rounded to multiples of 1/levels (15: 16 grey levels, 4-bit messages).
+        name: ``"direct"``.
+    """
+
+    time_steps: int
+    levels: int = 15
+    name: str = "direct"
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.time_steps) or self.time_steps < 1:
+            raise ValueError(f"time_steps must be an integer >= 1, got {self.time_steps!r}")
+        if not _is_int(self.levels) or not 1 <= self.levels <= MAX_LEVELS:
+            raise ValueError(f"levels must be an integer in [1, {MAX_LEVELS}], got "
+                             f"{self.levels!r}")
+        if self.name != "direct":
+            raise ValueError(f"DirectEncoding.name must be 'direct', got {self.name!r}")
+        object.__setattr__(self, "time_steps", int(self.time_steps))
+        object.__setattr__(self, "levels", int(self.levels))
+
+    @property
+    def message_bits(self) -> int:
+        """Bits of payload a spike needs to carry ``levels``."""
+        return int(self.levels).bit_length()
+
+    @property
+    def input_scale(self) -> int:
+        """Input current per unit of intensity, relative to a binary spike: ``levels``."""
+        return self.levels
+
+    def encode(self, images: np.ndarray, seed: int | np.ndarray = 0) -> np.ndarray:
+        """uint8 payloads ``(N, F, T)`` in [0, levels]; ``seed`` is accepted and unused (the
+        encoding draws no random numbers)."""
+        return self._spikes(np.asarray(images), [])
+
+    def _spikes(self, images: np.ndarray, keys: list[tuple[int, int]]) -> np.ndarray:
+        p = _spike_probability(images, 1.0)
+        payload = np.rint(p * np.float32(self.levels)).astype(np.uint8)
+        return np.repeat(payload[:, :, None], self.time_steps, axis=2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name": "direct", "time_steps": T, "levels": L}``, JSON-serialisable."""
+        return {"name": self.name, "time_steps": self.time_steps, "levels": self.levels}
+
+
+#: Any spike encoding.
+Encoding = RateEncoding | DirectEncoding
+
+
+def encoding_from_dict(d: dict[str, Any]) -> Encoding:
+    """The encoding that ``to_dict`` wrote (a netx file's metadata, a run's metrics).
+
+    Raises:
+        InputError: not a mapping, an unknown encoding, missing or unknown keys, bad values.
+    """
+    if isinstance(d, dict) and d.get("name") == "direct":
+        unknown = sorted(set(d) - {"name", "time_steps", "levels"})
+        if unknown:
+            raise InputError(f"spike encoding {d!r} has unknown keys {unknown}")
+        if "time_steps" not in d:
+            raise InputError(f"spike encoding {d!r} lacks 'time_steps'")
+        try:
+            return DirectEncoding(time_steps=d["time_steps"], levels=d.get("levels", 15))
+        except ValueError as exc:
+            raise InputError(f"invalid spike encoding {d!r}: {exc}") from exc
+    return RateEncoding.from_dict(d)
 
 
 def _spike_probability(images: np.ndarray, max_rate: float) -> np.ndarray:
@@ -216,7 +305,8 @@ def encode_samples(
         seed: non-negative integer shared by the whole run.
 
     Returns:
-        uint8 spikes in {0, 1}, shape ``(N, F, T)`` (see :meth:`RateEncoding.encode`).
+        uint8 spikes ``(N, F, T)``: 0/1 for rate coding (see :meth:`RateEncoding.encode`),
+        payloads in [0, levels] for direct input.
     """
     _check_seed(seed)
     images = np.asarray(images)

@@ -89,7 +89,8 @@ def _blocks(matrix: np.ndarray, copies: int, sparse: bool):
 
 def build_copies(path: str | Path, copies: int, window: int,
                  input_shape: tuple[int, ...] | None = None,
-                 sparse: bool = True, summed: bool = False) -> CopiedNetwork:
+                 sparse: bool = True, summed: bool = False,
+                 input_message_bits: int = 0) -> CopiedNetwork:
     """Build ``copies`` copies of the netx network in ``path``, reset every ``window`` steps.
 
     Args:
@@ -103,23 +104,25 @@ def build_copies(path: str | Path, copies: int, window: int,
             s``, one sparse matrix-vector product) instead of its binary path (``weights[:,
             s].sum(1)``, a column selection, 5x slower on a large CSR matrix); both give the
             same integers for 0/1 spikes.
+        input_message_bits: payload bits of the network's input (0 for binary spikes; > 0 for
+            graded input, which always takes the graded path).
 
     Raises:
         CopiesUnsupported: input, recurrent, complex or pooling layers, SDNN neurons.
     """
     handle = h5py.File(path, "r")
     try:
-        return _build(NetDict(f=handle), copies, window, input_shape, sparse, summed)
+        return _build(NetDict(f=handle), copies, window, input_shape, sparse, summed,
+                      input_message_bits)
     finally:
         handle.close()
 
 
 def _build(config: NetDict, copies: int, window: int, input_shape, sparse: bool,
-           summed: bool):
+           summed: bool, input_message_bits: int):
     layer_config = config["layer"]
     layers, indices = [], []
     reset_offset = 1  # as netx: time starts from 1 in hardware
-    input_message_bits = 0
     flatten_next = False
     shape_in: tuple[int, ...] | None = None
     one_input: tuple[int, ...] | None = None

@@ -58,6 +58,7 @@ def run_in_process(
     record_hidden: bool = True,
     sparse: bool = True,
     summed: bool = False,
+    input_message_bits: int = 0,
 ) -> LavaRun:
     """Present each sample's spikes to the netx network in ``path`` and record every layer.
 
@@ -77,6 +78,8 @@ def run_in_process(
         progress: called with the number of samples finished after each stretch.
         record_hidden: record every layer; False records only the output layer.
         sparse: block-diagonal ``Sparse`` synapses for dense layers (else ``Dense``).
+        summed: binary spikes through Lava's graded-input path (:mod:`deploy.lava_copies`).
+        input_message_bits: payload bits of the input spikes (0 binary, > 0 graded).
     """
     from deploy.lava_copies import build_copies
     from deploy.lava_io.files import FileSink, FileSource
@@ -90,7 +93,8 @@ def run_in_process(
     groups = -(-n // copies)
     steps = groups * window
     start = time.perf_counter()
-    net = build_copies(path, copies, window, input_shape, sparse=sparse, summed=summed)
+    net = build_copies(path, copies, window, input_shape, sparse=sparse, summed=summed,
+                       input_message_bits=input_message_bits)
     padded = np.zeros((copies * groups, *spikes.shape[1:]), np.int32)
     padded[:n] = spikes
     with tempfile.TemporaryDirectory(prefix="gradr-lava-run-") as folder:

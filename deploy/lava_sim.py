@@ -138,6 +138,7 @@ def run_lava(
     progress: Callable[[int], None] | None = None,
     record_hidden: bool = True,
     stall_seconds: float = STALL_SECONDS,
+    input_message_bits: int = 0,
 ) -> LavaRun:
     """Present each sample's spikes to the netx network in ``path`` and record every layer.
 
@@ -152,6 +153,7 @@ def run_lava(
         progress: called with the number of samples finished as the run advances.
         record_hidden: record every layer; False records only the output layer.
         stall_seconds: kill the run when it reports no progress for this long.
+        input_message_bits: payload bits of the input spikes (0: binary; direct input > 0).
 
     Raises:
         BackendUnavailableError: ``loihi2`` without Intel's lava-loihi.
@@ -173,7 +175,8 @@ def run_lava(
     job = {"model": str(path.resolve()), "window": window, "parent": os.getpid(),
            "input_shape": None if input_shape is None else list(input_shape),
            "target": target, "copies": copies, "record_hidden": record_hidden,
-           "sparse": not hardware, "summed": not hardware}
+           "sparse": not hardware, "summed": not hardware,
+           "input_message_bits": int(input_message_bits)}
     with tempfile.TemporaryDirectory(prefix="gradr-lava-job-") as folder:
         job_dir = Path(folder)
         (job_dir / "job.json").write_text(json.dumps(job))

@@ -82,6 +82,7 @@ def main(argv: list[str]) -> int:
             None if job["input_shape"] is None else tuple(job["input_shape"]),
             target=job["target"], copies=job["copies"], progress=progress,
             record_hidden=job["record_hidden"], sparse=job["sparse"], summed=job["summed"],
+            input_message_bits=job.get("input_message_bits", 0),
         )
     except CopiesUnsupported as exc:
         print(f"error: {job['model']}: {exc}", file=sys.stderr, flush=True)

@@ -24,7 +24,7 @@ import numpy as np
 from deploy.atomic import atomic_path, check_writable, write_json
 from deploy.budget import check_budget
 from deploy.datasets import load_dataset
-from deploy.encoding import RateEncoding
+from deploy.encoding import RateEncoding, encoding_from_dict
 from deploy.energy import INPUT_KEY, estimate_energy
 from deploy.errors import InputError
 from deploy.mapping import map_network
@@ -173,7 +173,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     _check_input_size(network, int(np.prod(data.image_shape)), dataset_name,
                       metadata.input_shape)
     ids = np.arange(count)
-    encoding = RateEncoding.from_dict(metadata.encoding)
+    encoding = encoding_from_dict(metadata.encoding)
     window = run_window(metadata.window, options.target)
     spikes = pad_window(
         present(encoding, test.images[:count], ids, metadata.seed, metadata.drain_steps), window
@@ -196,6 +196,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         run = lava_sim.run_lava(
             network.path, spikes, window, metadata.input_shape, target=options.target,
             copies=copies, progress=update, record_hidden=options.record_activity,
+            input_message_bits=encoding.message_bits,
         )
     finally:
         close()

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from deploy.encoding import RateEncoding, encode_samples
+from deploy.encoding import Encoding, encode_samples
 
 
 def present(
-    encoding: RateEncoding,
+    encoding: Encoding,
     images: np.ndarray,
     sample_ids: np.ndarray,
     seed: int,

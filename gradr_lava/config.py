@@ -33,9 +33,10 @@ def model_dirs() -> list[Path]:
 class InputConfig:
     """How images become input spikes (see ``deploy.encoding``)."""
 
-    encoding: str = "rate"
+    encoding: str = "rate"  # "rate" (binary spikes) or "direct" (graded payloads)
     time_steps: int = 16  # T: time steps a sample is presented
-    max_rate: float = 1.0  # spike probability per step at full intensity
+    max_rate: float = 1.0  # rate: spike probability per step at full intensity
+    levels: int = 15  # direct: payload at full intensity (intensities rounded to 1/levels)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class TrainingConfig:
     weight_scale: float = 2.0  # slayer's weight initialisation scale
     # "constant", or "cosine": learning_rate * (1 + cos(pi * step / steps)) / 2 over the run
     lr_schedule: str = "constant"
+    # "none", or "affine": random rotation/translation/scale of training images (augment.py)
+    augment: str = "none"
 
 
 @dataclass(frozen=True)
@@ -139,10 +142,11 @@ def _section(cls: type, table: Any, where: str) -> Any:
     return cls(**values)
 
 
-ENCODINGS = ("rate",)
+ENCODINGS = ("rate", "direct")
+AUGMENTATIONS = ("none", "affine")
 # (low, high, low inclusive): every number a config holds must be finite and within these
 RANGES: dict[str, tuple[float, float, bool]] = {
-    "time_steps": (1, 4096, True), "max_rate": (0, 1, False),
+    "time_steps": (1, 4096, True), "max_rate": (0, 1, False), "levels": (1, 127, True),
     "threshold": (0, 1e6, False), "current_decay": (0, 1, True), "voltage_decay": (0, 1, True),
     "tau_grad": (0, 1e3, False), "scale_grad": (0, 1e3, False),
     "features": (1, 65536, True), "channels": (1, 4096, True), "kernel_size": (1, 64, True),
@@ -206,8 +210,11 @@ def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
                           *((layer, f"layers #{i}") for i, layer in enumerate(layers))):
         _check_ranges(section, f"{source} [{name}]")
     _check(input_cfg.encoding in ENCODINGS,
-           f"{source} [input].encoding = {input_cfg.encoding!r}: the only encoding is "
+           f"{source} [input].encoding = {input_cfg.encoding!r}: use one of "
            f"{', '.join(ENCODINGS)}")
+    _check(training.augment in AUGMENTATIONS,
+           f"{source} [training].augment = {training.augment!r}: use one of "
+           f"{', '.join(AUGMENTATIONS)}")
     _check(training.lr_schedule in LR_SCHEDULES,
            f"{source} [training].lr_schedule = {training.lr_schedule!r}: use one of "
            f"{', '.join(LR_SCHEDULES)}")

@@ -7,9 +7,10 @@ exports them. This module only evaluates those blocks differently:
 * **time-major tensors** ``(T, N, ...)``: one GEMM (dense) or one ``conv2d`` (conv) over all
   ``T * N`` samples and steps, instead of slayer's ``conv3d`` with a time axis;
 * **one neuron update per step** in float64, which holds Lava's integer state exactly: with
-  weights on slayer's 8-bit grid (multiples of 2/64) and binary input spikes, the synaptic input
-  is an exact float32 sum in any order, and ``trunc(x * keep / 4096)`` equals slayer's
-  ``right_shift_to_zero(x * keep, 12)`` for ``|x * keep| < 2**53``;
+  weights on slayer's 8-bit grid (multiples of 2/64) and integer input (spikes, or graded
+  payloads), the synaptic input is an exact float32 sum in any order, and
+  ``trunc(x * keep / 4096)`` equals slayer's ``right_shift_to_zero(x * keep, 12)`` for
+  ``|x * keep| < 2**53``;
 * **a closed-form backward**: slayer's backward ignores the reset and uses fixed decays, so the
   gradient through current and voltage is one linear filter in time: a ``(T, T)`` matrix applied
   to all neurons at once instead of two reversed Python loops.
@@ -194,10 +195,11 @@ def _neuron_spikes(block: torch.nn.Module, synaptic: torch.Tensor, first: int,
 
 
 class _GridLinear(torch.autograd.Function):
-    """``x @ weight.T`` for binary spikes ``x`` and weights on slayer's 8-bit grid, on the CPU.
+    """``x @ weight.T`` for integer ``x`` in [-128, 127] (spikes, graded payloads) and weights
+    on slayer's 8-bit grid, on the CPU.
 
-    On the grid (multiples of 1/32 in [-4, 127/32]) a weight is an int8 times 1/32, and spikes
-    are int8 0/1: the product is an exact int8 GEMM with int32 sums, several times faster than
+    On the grid (multiples of 1/32 in [-4, 127/32]) a weight is an int8 times 1/32, and the
+    input is int8: the product is an exact int8 GEMM with int32 sums, several times faster than
     float32 here and equal to it bit for bit (both are exact). The backward is the float one.
     """
 
@@ -234,11 +236,13 @@ def _weight(block: torch.nn.Module) -> torch.Tensor:
     return weight if hook is None else hook(weight)
 
 
-def block_forward(block: torch.nn.Module, x: torch.Tensor, binary: bool = False) -> torch.Tensor:
+def block_forward(block: torch.nn.Module, x: torch.Tensor,
+                  integer_input: bool = False) -> torch.Tensor:
     """Evaluate one supported slayer block on time-major input (see module docstring).
 
-    ``binary=True`` promises that ``x`` holds only 0 and 1 (spikes), which lets a dense block
-    on the CPU use the exact int8 GEMM (:class:`_GridLinear`).
+    ``integer_input=True`` promises that ``x`` holds integers in [-128, 127] (spikes, or the
+    graded payloads of direct input), which makes the synaptic input exact and lets a dense
+    block on the CPU use the exact int8 GEMM (:class:`_GridLinear`).
     """
     kind = _block_kind(block)
     if kind == "flatten":
@@ -246,8 +250,8 @@ def block_forward(block: torch.nn.Module, x: torch.Tensor, binary: bool = False)
             block.shape = [int(np.prod(x.shape[2:5])), 1, 1]
         return x.reshape(x.shape[0], x.shape[1], -1)
     weight = _weight(block)
-    # binary input on the 8-bit grid: the synaptic input is a multiple of 1/32 (exact)
-    exact = binary and _on_8bit_grid(block)
+    # integer input on the 8-bit grid: the synaptic input is a multiple of 1/32 (exact)
+    exact = integer_input and _on_8bit_grid(block)
     first, last = _active_steps(x)
     active = x[first:last]
     steps, batch = active.shape[:2]

@@ -39,6 +39,12 @@ def neuron_params(config: ModelConfig) -> dict[str, float | bool]:
     }
 
 
+def input_scale(config: ModelConfig) -> int:
+    """How many times a binary spike's current one unit of intensity brings to the first layer:
+    ``levels`` for direct (graded) input, 1 for rate coding (see ``deploy.encoding``)."""
+    return config.input.levels if config.input.encoding == "direct" else 1
+
+
 def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
@@ -63,17 +69,21 @@ class SpikingNetwork(torch.nn.Module):
                 f"the data set has {num_classes} classes"
             )
         params = neuron_params(config)
+        # Direct input brings `levels` times the current of an intensity: the first layer's
+        # threshold is scaled alike, so the weights keep their range on the 8-bit grid.
+        first_params = {**params, "threshold": params["threshold"] * input_scale(config)}
         scale = config.training.weight_scale
         self.image_shape = tuple(image_shape)
         self.has_conv = config.layers[0].type == "conv"
         channels, height, width = 1, *image_shape
         features = height * width
         blocks: list[torch.nn.Module] = []
-        for layer in config.layers:
+        for index, layer in enumerate(config.layers):
+            layer_params = first_params if index == 0 else params
             if layer.type == "conv":
                 blocks.append(
                     slayer.block.cuba.Conv(
-                        params, channels, layer.channels, layer.kernel_size,
+                        layer_params, channels, layer.channels, layer.kernel_size,
                         stride=layer.stride, padding=layer.padding,
                         weight_scale=scale, weight_norm=False,
                     )
@@ -87,7 +97,8 @@ class SpikingNetwork(torch.nn.Module):
                 blocks.append(slayer.block.cuba.Flatten())
             blocks.append(
                 slayer.block.cuba.Dense(
-                    params, features, layer.features, weight_scale=scale, weight_norm=False
+                    layer_params, features, layer.features, weight_scale=scale,
+                    weight_norm=False,
                 )
             )
             features = layer.features
@@ -125,7 +136,7 @@ class SpikingNetwork(torch.nn.Module):
         x = fast_cuba.to_time_major(x)
         outputs = []
         for block in self.blocks:
-            x = fast_cuba.block_forward(block, x, binary=True)
+            x = fast_cuba.block_forward(block, x, integer_input=True)
             outputs.append(fast_cuba.to_slayer_layout(x))
         return outputs
 
@@ -138,7 +149,7 @@ class SpikingNetwork(torch.nn.Module):
             return x
         x = fast_cuba.to_time_major(x)
         for block in self.blocks:  # rate-coded input and hidden layers: binary spikes
-            x = fast_cuba.block_forward(block, x, binary=True)
+            x = fast_cuba.block_forward(block, x, integer_input=True)
         return fast_cuba.to_slayer_layout(x)
 
 

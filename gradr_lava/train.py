@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from deploy.atomic import directory_lock, write_json
 from deploy.datasets import Dataset, load_dataset
-from deploy.encoding import RateEncoding
+from deploy.encoding import DirectEncoding, Encoding, RateEncoding
 from deploy.errors import InputError
 from deploy.mapping import map_file
 from deploy.mapping_report import write_mapping
@@ -38,8 +38,14 @@ from deploy.profiles import load_profile
 from deploy.stimulus import present
 from gradr_lava import distributed
 from gradr_lava.allocator import keep_freed_memory
+from gradr_lava.augment import RandomAffine, apply_affine
 from gradr_lava.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from gradr_lava.config import DEFAULT_MODELS, ModelConfig, load_model_config
+from gradr_lava.config import (
+    DEFAULT_MODELS,
+    ModelConfig,
+    load_model_config,
+    parse_model_config,
+)
 from gradr_lava.core_budget import BudgetPlan, plan_budget, uniform_targets
 from gradr_lava.export import export_netx
 from gradr_lava.network import SpikingNetwork
@@ -98,6 +104,14 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
     order = rng.permutation(n) if rng is not None else np.arange(n)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def make_encoding(config: ModelConfig) -> Encoding:
+    """The input encoding a model config asks for (``[input]``)."""
+    cfg = config.input
+    if cfg.encoding == "direct":
+        return DirectEncoding(time_steps=cfg.time_steps, levels=cfg.levels)
+    return RateEncoding(time_steps=cfg.time_steps, max_rate=cfg.max_rate)
 
 
 def _encoded(count: int, encode: Callable[[int], torch.Tensor],
@@ -171,9 +185,8 @@ class Trainer:
         self.scheduler = _lr_scheduler(
             self.optimizer, self.config.training.lr_schedule, self.total_steps
         )
-        self.encoding = RateEncoding(
-            time_steps=self.config.input.time_steps, max_rate=self.config.input.max_rate
-        )
+        self.encoding = make_encoding(self.config)
+        self.augment = RandomAffine() if self.config.training.augment == "affine" else None
         self.drain_steps = len(self.network.synaptic_blocks)
         self.history: list[dict[str, Any]] = []
         self.start_epoch = 0
@@ -265,7 +278,15 @@ class Trainer:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        if state.get("identity") != self._identity():
+        identity = state.get("identity")
+        if isinstance(identity, dict) and isinstance(identity.get("config"), dict):
+            # config keys added since the checkpoint was written count at their defaults
+            try:
+                config = parse_model_config(identity["config"], str(self.checkpoint_path))
+                identity = {**identity, "config": config.to_dict()}
+            except InputError:
+                pass  # not a config this version reads: the comparison below says so
+        if identity != self._identity():
             raise InputError(
                 f"{self.checkpoint_path} belongs to a different run (data set, seed or model "
                 "config differ); resume with the original options or use a new --out"
@@ -307,9 +328,14 @@ class Trainer:
         bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
                    disable=not self._progress, leave=False, dynamic_ncols=True)
         shards = [distributed.shard(batch, self.context) for batch in batches]
+        warps = (None if self.augment is None else
+                 self.augment.epoch_parameters(self.options.seed, epoch, len(split.labels)))
 
         def encode(i: int) -> torch.Tensor:
-            return self._host_spikes(split.images[shards[i]], shards[i], seed)
+            images = split.images[shards[i]]
+            if warps is not None:
+                images = apply_affine(images, warps[shards[i]])
+            return self._host_spikes(images, shards[i], seed)
 
         # On a GPU the next batch is rate-coded on a CPU thread while this one trains; on the
         # CPU that thread would only compete with the step for the same cores (measured: an

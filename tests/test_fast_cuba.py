@@ -26,14 +26,14 @@ def _params(current_decay: float, voltage_decay: float, threshold: float,
             "requires_grad": False}
 
 
-def _compare(block: torch.nn.Module, x: torch.Tensor, binary: bool = True) -> None:
+def _compare(block: torch.nn.Module, x: torch.Tensor, integer_input: bool = True) -> None:
     """slayer's forward and backward vs the fast path's, on the same block and input."""
     weight = block.synapse.weight
     expected = block(x)
     grad_out = torch.randn_like(expected)
     (expected_grad,) = torch.autograd.grad((expected * grad_out).sum(), weight)
     got = fast_cuba.to_slayer_layout(
-        fast_cuba.block_forward(block, fast_cuba.to_time_major(x), binary=binary))
+        fast_cuba.block_forward(block, fast_cuba.to_time_major(x), integer_input=integer_input))
     (got_grad,) = torch.autograd.grad((got * grad_out).sum(), weight)
     assert got.shape == expected.shape
     assert torch.equal(got, expected), f"{(got != expected).sum()} spikes differ"
@@ -68,7 +68,17 @@ def test_graded_input_off_the_grid_still_matches_slayer() -> None:
     block = slayer.block.cuba.Dense(_params(*NEURONS[1]), 50, 30, weight_scale=2,
                                     weight_norm=False)
     x = torch.rand(6, 50, 12) * (torch.rand(6, 50, 12) < 0.5)
-    _compare(block, x, binary=False)
+    _compare(block, x, integer_input=False)
+
+
+def test_graded_integer_payloads_take_the_exact_int8_path() -> None:
+    """Direct input: payloads 0..15 (and a first-layer threshold 15x the model's)."""
+    torch.manual_seed(6)
+    params = {**_params(*NEURONS[0]), "threshold": 15.0}
+    block = slayer.block.cuba.Dense(params, 64, 32, weight_scale=2, weight_norm=False)
+    x = torch.randint(0, 16, (6, 64, 10)).float()
+    x[..., -2:] = 0
+    _compare(block, x, integer_input=True)
 
 
 def test_input_gradient_matches_slayer_for_hidden_layers() -> None:
@@ -80,7 +90,7 @@ def test_input_gradient_matches_slayer_for_hidden_layers() -> None:
     grad_out = torch.randn_like(expected)
     (expected_grad,) = torch.autograd.grad((expected * grad_out).sum(), x)
     got = fast_cuba.to_slayer_layout(
-        fast_cuba.block_forward(block, fast_cuba.to_time_major(x), binary=True))
+        fast_cuba.block_forward(block, fast_cuba.to_time_major(x), integer_input=True))
     (got_grad,) = torch.autograd.grad((got * grad_out).sum(), x)
     assert torch.allclose(got_grad, expected_grad, rtol=1e-5,
                           atol=1e-5 * expected_grad.abs().max())
@@ -122,6 +132,7 @@ def test_cuda_spikes_equal_cpu_spikes() -> None:
     block = slayer.block.cuba.Dense(_params(*NEURONS[1]), 100, 50, weight_scale=2,
                                     weight_norm=False)
     x = (torch.rand(8, 100, 16) < 0.3).float()
-    cpu = fast_cuba.block_forward(block, fast_cuba.to_time_major(x), binary=True)
-    gpu = fast_cuba.block_forward(block.cuda(), fast_cuba.to_time_major(x).cuda(), binary=True)
+    cpu = fast_cuba.block_forward(block, fast_cuba.to_time_major(x), integer_input=True)
+    gpu = fast_cuba.block_forward(block.cuda(), fast_cuba.to_time_major(x).cuda(),
+                                  integer_input=True)
     assert torch.equal(cpu, gpu.cpu())
