@@ -1,216 +1,271 @@
-"""Accuracy vs connectivity on the Grad R paper's MNIST 2FC network (784-800-10, T = 8).
+"""Grad R against magnitude pruning at matched connectivity, at a real training budget.
 
-Trains, with the same epoch budget each: the dense network; Grad R as published (paper mode)
-at several alpha; Grad R with a final fine-tuning phase on its frozen topology (``--finetune``,
-our option) at several alpha; Grad R's schedule mode; then Deep R and gradual magnitude pruning
-at the per-layer connectivity that Grad R runs actually reached (matched connectivity), one
-pair of baselines per Grad R run named by ``--match``. Every trained network is exported and
-run in Lava (CPU, fixed point) on the MNIST test set; the table has float (quantized PyTorch)
-and Lava accuracy, deployed connectivity (nonzero 8-bit weights / all weights), training time
-per epoch.
+MNIST 2FC (784-800-10) with direct graded input and affine augmentation
+(``models/mnist-2fc-direct.toml``), 64 epochs per run by default, several seeds. At each matched
+point F (default 4% and 1.3%) every pruning variant gets the same per-layer target F, counted
+as the deployed connectivity (nonzero 8-bit weights). Every finished network runs in Lava on all
+10,000 test images.
 
-Runs are resumable: each run lives in ``OUT/<name>/``; a finished run is not retrained, an
-interrupted one resumes from its last epoch. Results go to ``OUT/results.json`` and
-``OUT/accuracy_vs_connectivity.png``; ``--markdown PATH`` also writes the table.
+Variants (``--variants``):
 
-    python benchmarks/mnist_connectivity.py --epochs 8 --out runs/bench/mnist \\
-        --markdown docs/results-mnist.md
+- ``dense``: no pruning (once per seed, not per point);
+- ``magnitude``: gradual magnitude pruning (Zhu & Gupta), the baseline;
+- ``gradr``: Grad R, schedule mode, deployed count (``gradr-lava train``'s default);
+- ``gradr-float``: the same, counting float nonzeros as the paper does;
+- ``gradr-ft``: ``gradr`` with its last quarter on the frozen 8-bit topology, prior off;
+- ``deepr``: Deep R.
+
+Long and interruptible by design. Each run trains in ``--out/<run>`` (resumed from its
+checkpoint when interrupted); when it is finished and evaluated, its result is written to
+``--results/<run>.json`` and, with ``--commit``, committed to git at once, so a new machine
+(a fresh clone) skips every finished run. Runs are ordered seed by seed, so one seed of every
+variant is complete first. ``--report`` only aggregates what is finished: a table (mean and
+spread over seeds) and a plot.
+
+    python benchmarks/mnist_connectivity.py --commit            # all of it, hours
+    python benchmarks/mnist_connectivity.py --report --markdown docs/figures/mnist_matched.md
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _runs import lava_run, machine, save_figure, train_run
+from _runs import machine, save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
+DEFAULT_RESULTS = REPO / "docs" / "figures" / "mnist_matched"
+VARIANTS = ("dense", "magnitude", "gradr", "gradr-float", "gradr-ft", "deepr")
+LABELS = {"dense": "dense", "magnitude": "magnitude pruning", "gradr": "Grad R (deployed count)",
+          "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
+          "deepr": "Deep R"}
 
 
-def row(name: str, method: str, alpha: float | None, metrics: dict[str, Any],
-        report: dict[str, Any] | None, matched_to: str | None = None) -> dict[str, Any]:
+def prune_options(variant: str, target: float) -> dict[str, Any]:
+    """``TrainOptions`` keywords of one variant at connectivity ``target``."""
+    if variant == "dense":
+        return {}
+    if variant == "magnitude":
+        return {"prune": "magnitude", "target_connectivity": target}
+    if variant == "gradr":
+        return {"prune": "gradr", "target_connectivity": target}
+    if variant == "gradr-float":
+        return {"prune": "gradr", "target_connectivity": target, "prune_mode": "schedule",
+                "gradr_count": "float"}
+    if variant == "gradr-ft":
+        return {"prune": "gradr", "target_connectivity": target, "finetune": 0.25}
+    if variant == "deepr":
+        return {"prune": "deepr", "target_connectivity": target}
+    raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, str, float | None, int]]:
+    """(run name, variant, target, seed), seed by seed."""
+    runs = []
+    for seed in args.seeds:
+        for variant in args.variants:
+            if variant == "dense":
+                runs.append((f"dense-s{seed}", variant, None, seed))
+                continue
+            for target in args.points:
+                runs.append((f"{variant}-{100 * target:g}pct-s{seed}", variant, target, seed))
+    return runs
+
+
+def settings(args: argparse.Namespace, variant: str, target: float | None, seed: int) -> dict:
+    """What a result file must record to be reused for this run."""
+    return {"model": args.model, "epochs": args.epochs, "seed": seed, "variant": variant,
+            "target_connectivity": target, "lava_samples": args.lava_samples}
+
+
+def run_one(name: str, variant: str, target: float | None, seed: int,
+            args: argparse.Namespace) -> dict[str, Any]:
+    """Train (or resume), evaluate in Lava on the test set, return the result row."""
+    from deploy.pipeline import DeployOptions, deploy_network
+    from gradr_lava.train import TrainOptions, train
+
+    out = args.out / name
+    started = time.perf_counter()
+    metrics = train(TrainOptions(
+        dataset="mnist", data_dir=args.data_dir, model=args.model, out=out, epochs=args.epochs,
+        seed=seed, resume=(out / "checkpoint.pt").exists(), progress=not args.quiet,
+        **prune_options(variant, target or 1.0)))
+    report = deploy_network(DeployOptions(
+        model=out / "model.net", data_dir=args.data_dir, samples=args.lava_samples, out=out,
+        progress=not args.quiet, record_activity=False))
     last = metrics["history"][-1]
     return {
-        "run": name,
-        "method": method,
-        "alpha": alpha,
-        "mode": metrics["prune"].get("mode") or ("paper" if method == "gradr" else None),
-        "finetune": metrics["prune"].get("finetune"),
-        "matched_to": matched_to,
-        "target_connectivity": metrics["prune"]["target_connectivity"],
+        "run": name, **settings(args, variant, target, seed),
         "connectivity": last["connectivity"],
-        "connectivity_float": last["connectivity_float"],
         "layer_connectivity": [layer["connectivity_quantized"]
                                for layer in last["rewiring"]["layers"]],
         "float_accuracy": metrics["test_accuracy"],
-        "lava_accuracy": report["lava_accuracy"] if report else None,
-        "torch_accuracy_same_samples": report["torch_accuracy"] if report else None,
-        "spike_agreement": report["spike_agreement"] if report else None,
-        "lava_samples": report["samples"] if report else 0,
-        "epochs": metrics["epochs"],
-        "seconds_per_epoch": metrics["seconds"] / metrics["epochs"],
-        "train_seconds": metrics["seconds"],
+        "lava_accuracy": report["lava_accuracy"],
+        "torch_accuracy": report["torch_accuracy"],
+        "spike_agreement": report["spike_agreement"],
+        "training_forward_agreement": report["training_forward"].get("output_spike_agreement"),
+        "accuracy_by_epoch": [h["test_accuracy"] for h in metrics["history"]],
+        "train_seconds": metrics["seconds"], "wall_seconds": time.perf_counter() - started,
+        "warnings": metrics.get("warnings", []), "machine": machine(with_torch=True),
+        "command": "python benchmarks/mnist_connectivity.py " + " ".join(sys.argv[1:]),
     }
 
 
-def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    dense = next((r for r in rows if r["method"] == "none"), None)
-    lines = [
-        "| run | method | alpha | fine-tune | connectivity (8-bit nonzero) | float accuracy | "
-        "Lava accuracy | spike agreement | s/epoch | x dense time |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        ratio = (f"{r['seconds_per_epoch'] / dense['seconds_per_epoch']:.2f}"
-                 if dense else "-")
-        lava = f"{100 * r['lava_accuracy']:.2f}%" if r["lava_accuracy"] is not None else "-"
-        agree = f"{r['spike_agreement']:.4f}" if r["spike_agreement"] is not None else "-"
+def commit(path: Path, message: str) -> None:
+    """Commit ``path`` alone (other staged changes are left out), retrying a busy index."""
+    for attempt in range(10):
+        add = subprocess.run(["git", "add", str(path)], cwd=REPO, capture_output=True, text=True)
+        done = add.returncode == 0 and subprocess.run(
+            ["git", "commit", "-q", "-m", message, "--", str(path)], cwd=REPO,
+            capture_output=True, text=True).returncode == 0
+        if done:
+            return
+        time.sleep(2 + attempt)
+    print(f"warning: could not commit {path}; it is written, commit it by hand", file=sys.stderr)
+
+
+def load_results(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and spread over seeds per (variant, target)."""
+    groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["variant"], row["target_connectivity"]), []).append(row)
+    table = []
+    for (variant, target), members in sorted(groups.items(), key=lambda kv: (
+            -(kv[0][1] or 1.0), VARIANTS.index(kv[0][0]))):
+        lava = [m["lava_accuracy"] for m in members]
+        table.append({
+            "variant": variant, "target_connectivity": target, "seeds": sorted(
+                m["seed"] for m in members),
+            "lava_accuracy_mean": statistics.fmean(lava),
+            "lava_accuracy_min": min(lava), "lava_accuracy_max": max(lava),
+            "lava_accuracy_stdev": statistics.stdev(lava) if len(lava) > 1 else 0.0,
+            "connectivity_mean": statistics.fmean(m["connectivity"] for m in members),
+            "spike_agreement_min": min(m["spike_agreement"] for m in members),
+        })
+    return table
+
+
+def markdown(table: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+    lines = ["| variant | target | seeds | connectivity (8-bit) | Lava accuracy, mean | "
+             "min / max | stdev | spike agreement (min) |", "|---|---|---|---|---|---|---|---|"]
+    for t in table:
+        target = "-" if t["target_connectivity"] is None else f"{100 * t['target_connectivity']:g}%"
         lines.append(
-            f"| {r['run']} | {r['method']} | {r['alpha'] if r['alpha'] is not None else '-'} | "
-            f"{r['finetune'] or '-'} | {100 * r['connectivity']:.2f}% | "
-            f"{100 * r['float_accuracy']:.2f}% | {lava} | "
-            f"{agree} | {r['seconds_per_epoch']:.1f} | {ratio} |"
-        )
-    lines.append("")
-    lines.append(f"Machine: {meta['machine']}. Epochs per run: {meta['epochs']} (the paper "
-                 f"trains 512). Lava: {meta['lava_samples']} test images per run. "
-                 f"Command: `{meta['command']}`.")
+            f"| {LABELS[t['variant']]} | {target} | {len(t['seeds'])} | "
+            f"{100 * t['connectivity_mean']:.2f}% | {100 * t['lava_accuracy_mean']:.2f}% | "
+            f"{100 * t['lava_accuracy_min']:.2f} / {100 * t['lava_accuracy_max']:.2f} | "
+            f"{100 * t['lava_accuracy_stdev']:.2f} | {t['spike_agreement_min']:.4f} |")
+    if rows:
+        epochs = sorted({r["epochs"] for r in rows})
+        lines += ["", f"Model `{rows[0]['model']}`, {epochs} epochs, "
+                  f"{rows[0]['lava_samples']} MNIST test images in Lava per run; "
+                  f"machine: {rows[0]['machine']}."]
     return "\n".join(lines) + "\n"
 
 
-def _kind(r: dict[str, Any]) -> str:
-    if r["method"] != "gradr":
-        return r["method"]
-    if r["finetune"]:
-        return "gradr-ft"
-    return "gradr-schedule" if r["mode"] == "schedule" else "gradr"
-
-
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    markers = {"none": ("s", "dense"), "gradr": ("o", "Grad R (paper)"),
-               "gradr-ft": ("D", "Grad R + fine-tune"), "gradr-schedule": ("P", "Grad R schedule"),
-               "deepr": ("^", "Deep R"), "magnitude": ("v", "magnitude")}
-    for method, (marker, label) in markers.items():
-        points = [r for r in rows if _kind(r) == method]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    markers = {"dense": "s", "magnitude": "v", "gradr": "o", "gradr-float": "P",
+               "gradr-ft": "D", "deepr": "^"}
+    for variant in VARIANTS:
+        points = [r for r in rows if r["variant"] == variant]
         if not points:
             continue
-        accuracy = [100 * (r["lava_accuracy"] if r["lava_accuracy"] is not None
-                           else r["float_accuracy"]) for r in points]
-        ax.plot([100 * r["connectivity"] for r in points], accuracy, marker,
-                label=label, markersize=8)
+        ax.scatter([100 * r["connectivity"] for r in points],
+                   [100 * r["lava_accuracy"] for r in points], marker=markers[variant],
+                   alpha=0.35, s=20)
+        means = [t for t in table if t["variant"] == variant]
+        below = [100 * (t["lava_accuracy_mean"] - t["lava_accuracy_min"]) for t in means]
+        above = [100 * (t["lava_accuracy_max"] - t["lava_accuracy_mean"]) for t in means]
+        ax.errorbar([100 * t["connectivity_mean"] for t in means],
+                    [100 * t["lava_accuracy_mean"] for t in means], yerr=[below, above],
+                    fmt=markers[variant], capsize=3, markersize=7, label=LABELS[variant])
     ax.set_xscale("log")
-    ax.set(xlabel="connectivity: nonzero 8-bit weights (%)", ylabel="test accuracy in Lava (%)",
-           title="MNIST 2FC (784-800-10), T = 8")
+    epochs = sorted({r["epochs"] for r in rows})
+    ax.set(xlabel="connectivity: nonzero 8-bit weights (%)",
+           ylabel="accuracy in Lava, 10,000 test images (%)",
+           title=f"MNIST 2FC, direct input, {epochs[0] if len(epochs) == 1 else epochs} epochs "
+                 "(bars: seed range)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(fontsize=8)
     save_figure(fig, path)
-
-
-def measured_row(name: str, method: str, alpha: float | None, args: argparse.Namespace,
-                 prune: dict[str, Any], matched_to: str | None = None) -> dict[str, Any]:
-    """Train (or reuse) one run, run it in Lava, and return its table row."""
-    metrics = train_run(name, args, **prune)
-    report = None if args.skip_lava else lava_run(name, args)
-    result = row(name, method, alpha, metrics, report, matched_to)
-    print(f"{name}: connectivity {100 * result['connectivity']:.2f}%, "
-          f"float {result['float_accuracy']:.4f}", flush=True)
-    return result
-
-
-def matched_runs(rows: list[dict[str, Any]], names: list[str] | None) -> list[dict[str, Any]]:
-    """The Grad R rows the baselines are matched to (see ``--match``)."""
-    if names:
-        by_name = {r["run"]: r for r in rows}
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise SystemExit(f"--match: no run named {', '.join(unknown)}; runs: "
-                             f"{', '.join(by_name)}")
-        return [by_name[n] for n in names]
-    finetuned = [r for r in rows if r["method"] == "gradr" and r["finetune"]]
-    if finetuned:
-        return finetuned
-    paper = [r for r in rows if r["method"] == "gradr" and r["alpha"] is not None]
-    return [min(paper, key=lambda r: abs(r["connectivity"] - 0.05))]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--alphas", type=float, nargs="*", default=[0.03, 0.06, 0.12],
-                        help="Grad R (paper form) prior strengths")
-    parser.add_argument("--finetune", type=float, default=0.25,
-                        help="fine-tuning fraction of the Grad R + fine-tune runs (0: none)")
-    parser.add_argument("--finetune-alphas", type=float, nargs="*", default=[0.06, 0.12],
-                        help="prior strengths of the Grad R + fine-tune runs")
-    parser.add_argument("--match", nargs="*", default=None, metavar="RUN",
-                        help="Grad R runs whose per-layer connectivity the baselines get "
-                        "(default: every Grad R + fine-tune run, else the paper-form run "
-                        "nearest 5%%)")
-    parser.add_argument("--target", type=float, default=0.95,
-                        help="Grad R target sparsity p's complement (connectivity in mu)")
-    parser.add_argument("--schedule-target", type=float, default=0.05,
-                        help="also run Grad R's schedule mode to this connectivity (0: skip)")
+    parser.add_argument("--model", default="mnist-2fc-direct")
+    parser.add_argument("--epochs", type=int, default=64)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--points", type=float, nargs="+", default=[0.04, 0.013])
+    parser.add_argument("--variants", type=lambda s: s.split(","),
+                        default=["dense", "magnitude", "gradr", "gradr-ft", "gradr-float"])
     parser.add_argument("--lava-samples", type=int, default=10000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "mnist")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "matched")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--commit", action="store_true",
+                        help="commit each finished run's result file to git as it completes")
+    parser.add_argument("--max-runs", type=int, help="stop after this many new runs")
+    parser.add_argument("--report", action="store_true", help="only aggregate finished runs")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
-    parser.add_argument("--skip-lava", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    target = 1.0 - args.target if args.target > 0.5 else args.target
+    for variant in args.variants:
+        prune_options(variant, 0.5)  # unknown names stop here, before hours of work
 
     from deploy.atomic import atomic_path, write_json
 
-    started = time.perf_counter()
-    plan: list[tuple[str, str, float | None, dict[str, Any]]] = [("dense", "none", None, {})]
-    for alpha in args.alphas:
-        plan.append((f"gradr-a{alpha:g}", "gradr", alpha,
-                     {"prune": "gradr", "alpha": alpha, "target_connectivity": target}))
-    if args.finetune > 0:
-        for alpha in args.finetune_alphas:
-            plan.append((f"gradr-a{alpha:g}-ft{args.finetune:g}", "gradr", alpha,
-                         {"prune": "gradr", "alpha": alpha, "target_connectivity": target,
-                          "finetune": args.finetune}))
-    if args.schedule_target > 0:
-        plan.append((f"gradr-schedule-{100 * args.schedule_target:g}pct", "gradr", None,
-                     {"prune": "gradr", "prune_mode": "schedule",
-                      "target_connectivity": args.schedule_target}))
-    rows = []
-    for name, method, alpha, prune in plan:
-        rows.append(measured_row(name, method, alpha, args, prune))
-    for matched in matched_runs(rows, args.match):
-        # Baselines get each layer's connectivity that Grad R reached, so totals match too.
-        per_layer = {i: c for i, c in enumerate(matched["layer_connectivity"])}
-        for method in ("deepr", "magnitude"):
-            name = f"{method}-as-{matched['run']}"
-            rows.append(measured_row(name, method, None, args,
-                                     {"prune": method, "target_connectivity": per_layer},
-                                     matched_to=matched["run"]))
-    meta = {
-        "machine": machine(),
-        "epochs": args.epochs,
-        "lava_samples": 0 if args.skip_lava else args.lava_samples,
-        "command": "python " + " ".join(["benchmarks/mnist_connectivity.py", *sys.argv[1:]]),
-        "wall_seconds": time.perf_counter() - started,
-    }
-    write_json(args.out / "results.json", {"meta": meta, "rows": rows})
-    plot(rows, args.out / "accuracy_vs_connectivity.png")
-    table = markdown(rows, meta)
-    print(table)
+    args.results.mkdir(parents=True, exist_ok=True)
+    if not args.report:
+        new = 0
+        for name, variant, target, seed in plan(args):
+            path = args.results / f"{name}.json"
+            if path.exists():
+                found = json.loads(path.read_text())
+                if all(found.get(k) == v for k, v in settings(args, variant, target,
+                                                               seed).items()):
+                    continue
+                raise SystemExit(f"{path} holds a run with other settings; remove it or use "
+                                 "another --results folder")
+            if args.max_runs is not None and new >= args.max_runs:
+                break
+            print(f"== {name}", flush=True)
+            row = run_one(name, variant, target, seed, args)
+            write_json(path, row)
+            new += 1
+            print(f"{name}: connectivity {100 * row['connectivity']:.2f}%, Lava "
+                  f"{100 * row['lava_accuracy']:.2f}% ({row['wall_seconds'] / 60:.1f} min)",
+                  flush=True)
+            if args.commit:
+                commit(path, f"benchmark mnist_connectivity: {name} (Lava "
+                             f"{100 * row['lava_accuracy']:.2f}% at "
+                             f"{100 * row['connectivity']:.2f}% connectivity)")
+    rows = load_results(args.results)
+    table = aggregate(rows)
+    text = markdown(table, rows)
+    print(text)
+    if rows:
+        write_json(args.results.parent / "mnist_matched.json", {"table": table, "runs": rows})
+        plot(table, rows, args.results.parent / "mnist_matched.png")
     if args.markdown:
         with atomic_path(args.markdown) as tmp:
-            tmp.write_text(table)
+            tmp.write_text(text)
     return 0
 
 
