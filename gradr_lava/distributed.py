@@ -76,6 +76,12 @@ def setup(device_choice: str) -> Context:
     return Context(rank=rank, world_size=world_size, device=device)
 
 
+def barrier(context: Context) -> None:
+    """Wait until every rank gets here."""
+    if context.distributed:
+        dist.barrier()
+
+
 def shutdown(context: Context) -> None:
     if context.distributed and dist.is_initialized():
         dist.destroy_process_group()

@@ -417,7 +417,10 @@ class Trainer:
                     except (InputError, OSError) as exc:
                         error = exc
                 distributed.agree(error, self.context)
-                return self._run()
+                result = self._run()
+            # every rank is past its last collective before any leaves the group
+            distributed.barrier(self.context)
+            return result
         finally:
             distributed.shutdown(self.context)
 

@@ -95,5 +95,7 @@ def test_training_to_a_core_budget_produces_a_network_that_fits(
     assert (tmp_path / "run" / "mapping.json").exists()
     last = metrics["history"][-1]["rewiring"]["layers"]
     for layer, planned in zip(last, budget["layers"], strict=True):
-        # schedule mode keeps round(target * numel) connections
-        assert layer["connectivity"] <= planned["target_connectivity"] + 1 / layer["numel"]
+        # schedule mode keeps round(target * numel) connections nonzero in 8 bits (its default
+        # count); float-nonzero weights below half an 8-bit step may remain beside them
+        assert layer["connectivity_quantized"] <= (
+            planned["target_connectivity"] + 1 / layer["numel"])

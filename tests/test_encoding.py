@@ -206,7 +206,7 @@ def test_dict_round_trip_through_json() -> None:
     d = json.loads(json.dumps(enc.to_dict()))
     assert d == {"name": "rate", "time_steps": 16, "max_rate": 0.25}
     assert RateEncoding.from_dict(d) == enc
-    assert ENCODINGS == ("rate",)
+    assert ENCODINGS == ("rate", "direct")
 
 
 @pytest.mark.parametrize(
