@@ -10,7 +10,10 @@ Variants (``--variants``):
 
 - ``dense``: no pruning (once per seed, not per point);
 - ``magnitude``: gradual magnitude pruning (Zhu & Gupta), the baseline;
-- ``gradr``: Grad R, schedule mode, deployed count (``gradr-lava train``'s default);
+- ``gradr``: Grad R, schedule mode, deployed count, every theta shifted (``gradr-lava
+  train``'s default);
+- ``gradr-crossing``: the same, shifting only the connections that leave or regrow
+  (``--gradr-shift crossing``: kept weights keep their size);
 - ``gradr-float``: the same, counting float nonzeros as the paper does;
 - ``gradr-ft``: ``gradr`` with its last quarter on the frozen 8-bit topology, prior off;
 - ``deepr``: Deep R.
@@ -42,8 +45,9 @@ from _runs import machine, save_figure
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 DEFAULT_RESULTS = REPO / "docs" / "figures" / "mnist_matched"
-VARIANTS = ("dense", "magnitude", "gradr", "gradr-float", "gradr-ft", "deepr")
-LABELS = {"dense": "dense", "magnitude": "magnitude pruning", "gradr": "Grad R (deployed count)",
+VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gradr-ft", "deepr")
+LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
+          "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
           "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
           "deepr": "Deep R"}
 
@@ -55,7 +59,9 @@ def prune_options(variant: str, target: float) -> dict[str, Any]:
     if variant == "magnitude":
         return {"prune": "magnitude", "target_connectivity": target}
     if variant == "gradr":
-        return {"prune": "gradr", "target_connectivity": target}
+        return {"prune": "gradr", "target_connectivity": target, "gradr_shift": "all"}
+    if variant == "gradr-crossing":
+        return {"prune": "gradr", "target_connectivity": target, "gradr_shift": "crossing"}
     if variant == "gradr-float":
         return {"prune": "gradr", "target_connectivity": target, "prune_mode": "schedule",
                 "gradr_count": "float"}
@@ -181,7 +187,8 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    markers = {"dense": "s", "magnitude": "v", "gradr": "o", "gradr-float": "P",
+    markers = {"dense": "s", "magnitude": "v", "gradr-crossing": "X", "gradr": "o",
+               "gradr-float": "P",
                "gradr-ft": "D", "deepr": "^"}
     for variant in VARIANTS:
         points = [r for r in rows if r["variant"] == variant]
@@ -215,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--points", type=float, nargs="+", default=[0.04, 0.013])
     parser.add_argument("--variants", type=lambda s: s.split(","),
-                        default=["dense", "magnitude", "gradr", "gradr-ft", "gradr-float"])
+                        default=["dense", "magnitude", "gradr-crossing", "gradr", "gradr-ft",
+                                 "gradr-float"])
     parser.add_argument("--lava-samples", type=int, default=10000)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "matched")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)

@@ -87,7 +87,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         download=args.download, epochs=args.epochs, seed=args.seed, resume=args.resume,
         progress=not args.quiet, prune=args.prune,
         target_connectivity=args.target_connectivity, alpha=args.alpha,
-        prune_mode=args.gradr_mode, gradr_count=args.gradr_count, finetune=args.gradr_finetune,
+        prune_mode=args.gradr_mode, gradr_count=args.gradr_count, gradr_shift=args.gradr_shift,
+        finetune=args.gradr_finetune,
         fit_cores=args.fit_cores,
         fit_chips=args.fit_chips, hardware=args.hardware, budget_allocation=args.budget_allocation,
         hardware_overrides=_overrides(args.set), engine=args.engine, device=args.device,
@@ -230,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Grad R schedule mode: count weights nonzero after 8-bit rounding "
                        "(deployed, the default: the target is the chip's connectivity) or "
                        "nonzero in float (the paper's count)")
+    prune.add_argument("--gradr-shift", choices=("all", "crossing"),
+                       help="Grad R schedule mode: the shift that holds the count moves every "
+                       "theta (all, the default: how the paper's prior acts, shrinking the kept "
+                       "weights too) or only the connections that leave or regrow (crossing: "
+                       "kept weights keep their size)")
     prune.add_argument("--gradr-finetune", type=_open_fraction, metavar="FRACTION",
                        help="Grad R: spend this final fraction of training (e.g. 0.25) "
                        "fine-tuning the frozen 8-bit topology with the prior off (not in the "

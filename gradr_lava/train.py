@@ -75,6 +75,7 @@ class TrainOptions:
     alpha: float | None = None  # Grad R prior strength (paper mode)
     prune_mode: str | None = None  # Grad R: "paper" or "schedule" (default: see _make_pruner)
     gradr_count: str | None = None  # Grad R schedule: "deployed" (default) or "float"
+    gradr_shift: str | None = None  # Grad R schedule: "all" (default) or "crossing"
     finetune: float | None = None  # Grad R: final fraction of training on a frozen topology
     fit_cores: int | None = None  # train to fit this many cores (gradr_lava.core_budget)
     fit_chips: int | None = None  # ... or this many chips
@@ -93,7 +94,8 @@ class TrainOptions:
                 # only when given, so runs started before the option existed still resume
                 **({"hardware_overrides": dict(self.hardware_overrides)}
                    if self.hardware_overrides else {}),
-                **({"gradr_count": self.gradr_count} if self.gradr_count else {})}
+                **({"gradr_count": self.gradr_count} if self.gradr_count else {}),
+                **({"gradr_shift": self.gradr_shift} if self.gradr_shift else {})}
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -227,19 +229,23 @@ class Trainer:
             method, mode, targets = "gradr", o.prune_mode or "schedule", self.budget_plan.targets
         if method == "gradr" and mode is None and o.alpha is None:
             mode = "schedule"
-        count = None
+        count = shrink = None
         if method == "gradr" and mode == "schedule":
             count = o.gradr_count or "deployed"
-        elif o.gradr_count is not None:
-            raise InputError("--gradr-count is a Grad R schedule-mode option (--prune gradr "
-                             "--gradr-mode schedule)")
+            shrink = (o.gradr_shift or "all") == "all"
+        else:
+            for flag, value in (("--gradr-count", o.gradr_count),
+                                ("--gradr-shift", o.gradr_shift)):
+                if value is not None:
+                    raise InputError(f"{flag} is a Grad R schedule-mode option (--prune gradr "
+                                     "--gradr-mode schedule)")
         needs_steps = method == "magnitude" or (
             method == "gradr" and (mode == "schedule" or bool(o.finetune)))
         try:
             pruner = make_pruner(
                 method, target_connectivity=targets, alpha=o.alpha,
                 mode=mode, total_steps=self.total_steps if needs_steps else None,
-                finetune=o.finetune, count=count, seed=o.seed,
+                finetune=o.finetune, count=count, shrink=shrink, seed=o.seed,
             )
         except RewiringError as exc:
             message = re.sub(r"\balpha\b", "--alpha", str(exc))

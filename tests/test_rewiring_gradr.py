@@ -305,3 +305,24 @@ def test_schedule_mode_can_count_the_weights_that_survive_8bit_rounding():
     assert stats["layers"][0]["connectivity_quantized"] == 0.3
     with pytest.raises(RewiringError, match="schedule-mode option"):
         make_pruner("gradr", target_connectivity=0.3, alpha=1.0, count="deployed")
+
+
+def test_schedule_shift_on_crossing_connections_only_keeps_the_other_thetas():
+    """shrink=False: pruning to the scheduled count moves only the connections that leave."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(slayer.block.cuba.Dense(NEURON, 20, 10, weight_scale=2))
+    pruner = make_pruner("gradr", mode="schedule", target_connectivity=0.2, total_steps=4,
+                         schedule=(0.0, 0.5), shrink=False)
+    pruner.attach(net)
+    theta = hidden_parameter(net[0].synapse)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)  # only the pruner moves theta
+    before = theta.detach().clone()
+    pruner.after_step(optimizer)
+    after = theta.detach()
+    kept = after > 0
+    assert int(kept.sum()) == round((0.2 + 0.8 * 0.5**3) * 200)  # halfway down the ramp
+    assert torch.equal(after[kept], before[kept])  # survivors untouched
+    left = (before > 0) & ~kept
+    assert bool(left.any()) and bool((after[left] <= 0).all())
+    with pytest.raises(RewiringError, match="schedule-mode option"):
+        make_pruner("gradr", target_connectivity=0.2, alpha=1.0, shrink=False)

@@ -43,7 +43,7 @@ _OPTIONS: dict[str, tuple[type[RewiringPruner], frozenset[str]]] = {
     "none": (RewiringPruner, frozenset()),
     "gradr": (GradR, frozenset({"target_connectivity", "mode", "alpha", "total_steps",
                                 "schedule", "finetune", "regrow_theta",
-                                "adam_bias_correction", "count"})),
+                                "adam_bias_correction", "count", "shrink"})),
     "deepr": (DeepR, frozenset({"target_connectivity", "l1", "temperature", "soft",
                                 "regrow_theta"})),
     "magnitude": (GradualMagnitude, frozenset({"target_connectivity", "total_steps",
@@ -68,6 +68,7 @@ def make_pruner(
     regrow_theta: float | None = None,
     adam_bias_correction: bool | None = None,
     count: str | None = None,
+    shrink: bool | None = None,
     seed: int = 0,
 ) -> Pruner:
     """Build the pruner for ``method``; an option a method does not use is an error, not ignored.
@@ -96,6 +97,9 @@ def make_pruner(
         count: gradr schedule mode: what the schedule counts, "float" (theta > 0, the default)
             or "deployed" (weights that stay nonzero after 8-bit rounding, |w| > half a step:
             the connectivity the chip gets).
+        shrink: gradr schedule mode: True (default) moves every theta by the shift, as the
+            paper's prior drifts every theta; False moves only the connections that cross the
+            boundary (leave or regrow), so kept weights keep their size.
         seed: seeds every random choice a pruner makes (its own generator, not torch's global).
 
     Raises:
@@ -111,7 +115,7 @@ def make_pruner(
             "total_steps": total_steps, "schedule": schedule, "prune_every": prune_every,
             "finetune": finetune, "l1": l1, "temperature": temperature, "soft": soft,
             "regrow_theta": regrow_theta,
-            "adam_bias_correction": adam_bias_correction, "count": count,
+            "adam_bias_correction": adam_bias_correction, "count": count, "shrink": shrink,
         }.items()
         if value is not None
     }

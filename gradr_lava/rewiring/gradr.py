@@ -15,6 +15,11 @@ optimizer step one of two modes moves theta further:
   (everything pushed up, the absent connections nearest to 0 regrow) when the gradient pruned
   more than the schedule asks.
 
+``shrink=False`` (schedule mode; not in the paper): the shift b_t is applied only to the
+connections that cross the boundary at this step (those that leave drop by b_t, those that
+regrow rise by -b_t); every other theta keeps its value. The kept weights then do not shrink
+by the cumulative shift, which the gradient otherwise has to undo.
+
 Optional fine-tuning (``finetune`` > 0, either mode; not in the paper): for the last
 ``finetune`` fraction of the steps the topology is frozen and the prior (or shift) is off. At
 the first fine-tuning step every connection whose *deployed* (8-bit) weight is 0 becomes
@@ -127,6 +132,7 @@ class GradR(RewiringPruner):
         regrow_theta: float = 1e-6,
         adam_bias_correction: bool = True,
         count: str = "float",
+        shrink: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__(target_connectivity, seed)
@@ -137,7 +143,10 @@ class GradR(RewiringPruner):
         if count == "deployed" and mode != "schedule":
             raise RewiringError("count='deployed' is a schedule-mode option (the paper's prior "
                                 "has no count to aim at)")
+        if not shrink and mode != "schedule":
+            raise RewiringError("shrink=False is a schedule-mode option")
         self.count = count
+        self.shrink = shrink
         self.mode = mode
         self._schedule: CubicSchedule | None = None
         if mode == "paper":
@@ -216,8 +225,16 @@ class GradR(RewiringPruner):
                 count = target_count(self._target_now(state), theta.numel())
                 threshold = deployed_threshold(state.layer) if self.count == "deployed" else 0.0
                 shift = count_shift(theta, count, self._regrow_theta, threshold)
-                if shift != 0.0:
+                if shift != 0.0 and self.shrink:
                     theta.sub_(shift)
+                elif shift != 0.0:
+                    # only the connections that cross the boundary move: those that leave
+                    # (theta in (t, t + b]) drop by b, those that regrow rise by -b; the
+                    # others keep their theta
+                    level = theta - threshold
+                    crossing = ((level > 0) & (level <= shift)) if shift > 0 else (
+                        (level <= 0) & (level > shift))
+                    theta.sub_(crossing.to(theta.dtype) * shift)
                 self._shift[index] += shift
 
     def _hold_topology(self, state: LayerState, theta: torch.Tensor) -> None:
