@@ -39,12 +39,12 @@ def test_paper_mode_without_alpha_names_a_value_and_the_alternative(
     assert "--alpha" in err and "0.06" in err and "--gradr-mode paper" in err
 
 
-def test_gradr_count_outside_schedule_mode_is_refused(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _ = _train(tmp_path, "--prune", "magnitude", "--target-connectivity", "0.5",
-                     "--gradr-count", "float")
+@pytest.mark.parametrize("flag", [("--gradr-count", "float"), ("--gradr-shift", "crossing")])
+def test_schedule_mode_options_outside_schedule_mode_are_refused(
+        flag: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _train(tmp_path, "--prune", "magnitude", "--target-connectivity", "0.5", *flag)
     assert code == 2
-    assert "--gradr-count" in capsys.readouterr().err
+    assert flag[0] in capsys.readouterr().err
 
 
 def test_a_silent_output_layer_warns_during_training_and_in_metrics(
