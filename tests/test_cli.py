@@ -162,3 +162,12 @@ def test_map_uses_the_recorded_input_shape_of_a_conv_first_network(
     layers = json.loads((tmp_path / "mapping.json").read_text())["layers"]
     assert layers[0]["type"] == "conv" and layers[0]["cores"] >= 1
     assert layers[0]["neurons"] == 4 * 4 * 4  # 4 channels of 4 x 4 (8 x 8, stride 2)
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    done = subprocess.run([sys.executable, "-m", "gradr_lava", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"gradr-lava {version('gradr-lava')}"
