@@ -140,22 +140,10 @@ class RateEncoding:
             InputError: ``d`` is not a mapping, names an unknown encoding, lacks
                 ``time_steps``, has unknown keys, or holds invalid values.
         """
-        if not isinstance(d, dict):
-            raise InputError(f"a spike encoding must be a mapping, got {type(d).__name__}")
-        name = d.get("name", "rate")
-        if name not in ENCODINGS:
-            raise InputError(
-                f"unknown spike encoding {name!r}; known encodings: {', '.join(ENCODINGS)}"
-            )
-        unknown = sorted(set(d) - {"name", "time_steps", "max_rate"})
-        if unknown:
-            raise InputError(f"spike encoding {d!r} has unknown keys {unknown}")
-        if "time_steps" not in d:
-            raise InputError(f"spike encoding {d!r} lacks 'time_steps'")
-        try:
-            return cls(time_steps=d["time_steps"], max_rate=d.get("max_rate", 1.0))
-        except ValueError as exc:
-            raise InputError(f"invalid spike encoding {d!r}: {exc}") from exc
+        encoding = encoding_from_dict(d)
+        if not isinstance(encoding, cls):
+            raise InputError(f"spike encoding {d!r} is not rate coding")
+        return encoding
 
 
 @dataclass(frozen=True)
@@ -219,17 +207,30 @@ def encoding_from_dict(d: dict[str, Any]) -> Encoding:
     Raises:
         InputError: not a mapping, an unknown encoding, missing or unknown keys, bad values.
     """
-    if isinstance(d, dict) and d.get("name") == "direct":
-        unknown = sorted(set(d) - {"name", "time_steps", "levels"})
-        if unknown:
-            raise InputError(f"spike encoding {d!r} has unknown keys {unknown}")
-        if "time_steps" not in d:
-            raise InputError(f"spike encoding {d!r} lacks 'time_steps'")
-        try:
-            return DirectEncoding(time_steps=d["time_steps"], levels=d.get("levels", 15))
-        except ValueError as exc:
-            raise InputError(f"invalid spike encoding {d!r}: {exc}") from exc
-    return RateEncoding.from_dict(d)
+    if not isinstance(d, dict):
+        raise InputError(f"a spike encoding must be a mapping, got {type(d).__name__}")
+    name = d.get("name", "rate")
+    if name not in _OPTIONAL_KEYS:
+        raise InputError(
+            f"unknown spike encoding {name!r}; known encodings: {', '.join(ENCODINGS)}")
+    cls, optional = _OPTIONAL_KEYS[name]
+    unknown = sorted(set(d) - {"name", "time_steps", *optional})
+    if unknown:
+        raise InputError(f"spike encoding {d!r} has unknown keys {unknown}")
+    if "time_steps" not in d:
+        raise InputError(f"spike encoding {d!r} lacks 'time_steps'")
+    try:
+        return cls(time_steps=d["time_steps"],
+                   **{key: d.get(key, default) for key, default in optional.items()})
+    except ValueError as exc:
+        raise InputError(f"invalid spike encoding {d!r}: {exc}") from exc
+
+
+# per encoding: its class and the keys beside name and time_steps, with their defaults
+_OPTIONAL_KEYS: dict[str, tuple[type, dict[str, Any]]] = {
+    "rate": (RateEncoding, {"max_rate": 1.0}),
+    "direct": (DirectEncoding, {"levels": 15}),
+}
 
 
 def _spike_probability(images: np.ndarray, max_rate: float) -> np.ndarray:
