@@ -221,6 +221,9 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
                     [100 * t["lava_accuracy_mean"] for t in means], yerr=[below, above],
                     fmt=markers[variant], capsize=3, markersize=7, label=LABELS[variant])
     ax.set_xscale("log")
+    ax.set_xlim(0.8, 100)
+    accuracies = [100 * r["lava_accuracy"] for r in rows]
+    ax.set_ylim(min(accuracies) - 1.0, min(100.0, max(accuracies) + 0.5))  # never past 100%
     epochs = sorted({r["epochs"] for r in rows})
     ax.set(xlabel="connectivity: nonzero 8-bit weights (%)",
            ylabel="accuracy in Lava, 10,000 test images (%)",
