@@ -227,9 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--target-connectivity", type=_targets, metavar="FRACTION",
                        help="fraction of weights left nonzero at the end, per layer (e.g. "
                        "0.05), or as LAYER=FRACTION,... (e.g. 0=0.04,1=0.14; others stay "
-                       "dense). Reached exactly by magnitude, deepr and Grad R's schedule mode "
-                       "(the default); with --alpha (paper mode) it only sets the prior's "
-                       "centre and the result depends on --alpha and the epochs")
+                       "dense). Grad R's schedule mode (the default) reaches it in nonzero "
+                       "8-bit weights; magnitude and deepr keep that many weights in float, "
+                       "of which 8-bit rounding may zero a few more; with --alpha (paper mode) "
+                       "it only sets the prior's centre and the result depends on --alpha and "
+                       "the epochs")
     prune.add_argument("--alpha", type=_positive_float,
                        help="Grad R paper mode: the Laplace prior's strength (the reference "
                        "uses 0.06 on MNIST 2FC); larger prunes more")
