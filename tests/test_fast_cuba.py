@@ -26,15 +26,23 @@ def _params(current_decay: float, voltage_decay: float, threshold: float,
             "requires_grad": False}
 
 
-def _compare(block: torch.nn.Module, x: torch.Tensor, integer_input: bool = True) -> None:
-    """slayer's forward and backward vs the fast path's, on the same block and input."""
-    weight = block.synapse.weight
+def _both(block: torch.nn.Module, x: torch.Tensor, wrt: torch.Tensor,
+          integer_input: bool = True) -> tuple[torch.Tensor, ...]:
+    """slayer's and the fast path's spikes, and the gradients of one random loss of them with
+    respect to ``wrt``: (expected, got, expected_grad, got_grad)."""
     expected = block(x)
     grad_out = torch.randn_like(expected)
-    (expected_grad,) = torch.autograd.grad((expected * grad_out).sum(), weight)
+    (expected_grad,) = torch.autograd.grad((expected * grad_out).sum(), wrt)
     got = fast_cuba.to_slayer_layout(
         fast_cuba.block_forward(block, fast_cuba.to_time_major(x), integer_input=integer_input))
-    (got_grad,) = torch.autograd.grad((got * grad_out).sum(), weight)
+    (got_grad,) = torch.autograd.grad((got * grad_out).sum(), wrt)
+    return expected, got, expected_grad, got_grad
+
+
+def _compare(block: torch.nn.Module, x: torch.Tensor, integer_input: bool = True) -> None:
+    """slayer's forward and backward vs the fast path's, on the same block and input."""
+    expected, got, expected_grad, got_grad = _both(block, x, block.synapse.weight,
+                                                   integer_input)
     assert got.shape == expected.shape
     assert torch.equal(got, expected), f"{(got != expected).sum()} spikes differ"
     assert expected.sum() > 0, "a silent layer would test nothing"
@@ -86,12 +94,7 @@ def test_input_gradient_matches_slayer_for_hidden_layers() -> None:
     block = slayer.block.cuba.Dense(_params(*NEURONS[0]), 40, 20, weight_scale=2,
                                     weight_norm=False)
     x = (torch.rand(5, 40, 10) < 0.4).float().requires_grad_()
-    expected = block(x)
-    grad_out = torch.randn_like(expected)
-    (expected_grad,) = torch.autograd.grad((expected * grad_out).sum(), x)
-    got = fast_cuba.to_slayer_layout(
-        fast_cuba.block_forward(block, fast_cuba.to_time_major(x), integer_input=True))
-    (got_grad,) = torch.autograd.grad((got * grad_out).sum(), x)
+    _, _, expected_grad, got_grad = _both(block, x, x)
     assert torch.allclose(got_grad, expected_grad, rtol=1e-5,
                           atol=1e-5 * expected_grad.abs().max())
 
