@@ -53,6 +53,11 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
 
+def _check_time_steps(time_steps: object) -> None:
+    if not _is_int(time_steps) or time_steps < 1:  # type: ignore[operator]
+        raise ValueError(f"time_steps must be an integer >= 1, got {time_steps!r}")
+
+
 @dataclass(frozen=True)
 class RateEncoding:
     """Bernoulli rate coding: each pixel spikes at each step with probability intensity*max_rate.
@@ -68,8 +73,7 @@ class RateEncoding:
     name: str = "rate"
 
     def __post_init__(self) -> None:
-        if not _is_int(self.time_steps) or self.time_steps < 1:
-            raise ValueError(f"time_steps must be an integer >= 1, got {self.time_steps!r}")
+        _check_time_steps(self.time_steps)
         if (
             not isinstance(self.max_rate, numbers.Real)
             or isinstance(self.max_rate, bool | np.bool_)
@@ -162,8 +166,7 @@ class DirectEncoding:
     name: str = "direct"
 
     def __post_init__(self) -> None:
-        if not _is_int(self.time_steps) or self.time_steps < 1:
-            raise ValueError(f"time_steps must be an integer >= 1, got {self.time_steps!r}")
+        _check_time_steps(self.time_steps)
         if not _is_int(self.levels) or not 1 <= self.levels <= MAX_LEVELS:
             raise ValueError(f"levels must be an integer in [1, {MAX_LEVELS}], got "
                              f"{self.levels!r}")

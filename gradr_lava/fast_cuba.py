@@ -25,14 +25,18 @@ Shapes: dense input spikes ``(T, N, F)``; conv ``(T, N, C, H, W)``; outputs the 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gradr_lava.rewiring.stats import slayer_weight_step
+
 _STATE_SCALE = 1 << 12  # slayer's s_scale for CUBA (w_scale 64 << 6): state units per 1.0
 _DECAY_SCALE = 1 << 12  # decays are integers out of 4096, as on Loihi
-# slayer's surrogate constants (lava.lib.dl.slayer.neuron.cuba TAU_RHO_MULT, SCALE_RHO_MULT)
 _GRID = 32  # slayer's 8-bit weight step is 2 / w_scale = 1/32 (w_scale = 64)
+# slayer's surrogate constants (lava.lib.dl.slayer.neuron.cuba TAU_RHO_MULT, SCALE_RHO_MULT)
 _TAU_RHO_MULT = 100
 _SCALE_RHO_MULT = 0.1
 
@@ -77,9 +81,12 @@ def unsupported_reason(block: torch.nn.Module) -> str | None:
     return f"{name} block with {', '.join(found)}" if found else None
 
 
+@lru_cache(maxsize=64)
 def _backward_filter(current_decay: int, voltage_decay: int, steps: int,
                      dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``(T, T)`` matrix ``H`` with ``grad_synaptic = H @ grad_voltage`` for every neuron.
+
+    Cached: every backward of a layer asks for the same one (read only, never written).
 
     slayer's backward runs two reversed leaky-integrator recursions (voltage, then current)
     with the reset ignored and decays ``1 - d / 4096`` in float32; composed, they are one linear
@@ -222,11 +229,8 @@ class _GridLinear(torch.autograd.Function):
 
 def _on_8bit_grid(block: torch.nn.Module) -> bool:
     """Whether the block's weights pass through slayer's own 8-bit quantization (its default
-    ``pre_hook_fx``), which puts every weight on the int8 grid used by :class:`_GridLinear`."""
-    hook = block.synapse._pre_hook_fx
-    neuron = block.neuron
-    return (getattr(hook, "__func__", None) is type(neuron).quantize_8bit
-            and getattr(hook, "__self__", None) is neuron and neuron.w_scale == 64)
+    ``pre_hook_fx``) with the 1/32 step, the int8 grid used by :class:`_GridLinear`."""
+    return slayer_weight_step(block) == 1.0 / _GRID
 
 
 def _weight(block: torch.nn.Module) -> torch.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from deploy import lava_compat
+from deploy.errors import InputError
 from gradr_lava import fast_cuba
 from gradr_lava.config import ModelConfig
 
@@ -62,8 +63,6 @@ class SpikingNetwork(torch.nn.Module):
                  engine: str = "auto"):
         super().__init__()
         if config.layers[-1].features != num_classes:
-            from deploy.errors import InputError
-
             raise InputError(
                 f"{config.source}: the last layer has {config.layers[-1].features} features but "
                 f"the data set has {num_classes} classes"
@@ -135,22 +134,14 @@ class SpikingNetwork(torch.nn.Module):
             return outputs
         x = fast_cuba.to_time_major(x)
         outputs = []
-        for block in self.blocks:
+        for block in self.blocks:  # input payloads and hidden spikes: small integers
             x = fast_cuba.block_forward(block, x, integer_input=True)
             outputs.append(fast_cuba.to_slayer_layout(x))
         return outputs
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         """Input spikes ``(N, F, S)`` -> output spikes ``(N, classes, S)``."""
-        x = self._prepare(spikes)
-        if self.engine == "slayer":
-            for block in self.blocks:
-                x = block(x)
-            return x
-        x = fast_cuba.to_time_major(x)
-        for block in self.blocks:  # rate-coded input and hidden layers: binary spikes
-            x = fast_cuba.block_forward(block, x, integer_input=True)
-        return fast_cuba.to_slayer_layout(x)
+        return self.forward_layers(spikes)[-1]  # the other layers' outputs are views
 
 
 ENGINES = ("auto", "fast", "slayer")
@@ -163,8 +154,6 @@ def select_engine(engine: str, blocks: list[torch.nn.Module]) -> tuple[str, str 
     it where every block is covered; "slayer" always uses lava-dl's forward.
     """
     if engine not in ENGINES:
-        from deploy.errors import InputError
-
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "slayer":
         return "slayer", None
@@ -172,8 +161,6 @@ def select_engine(engine: str, blocks: list[torch.nn.Module]) -> tuple[str, str 
     if reason is None:
         return "fast", None
     if engine == "fast":
-        from deploy.errors import InputError
-
         raise InputError(f"--engine fast does not cover this network ({reason}); use "
                          "--engine auto or slayer")
     return "slayer", f"fast path not used ({reason}): trained with slayer's forward"

@@ -44,7 +44,7 @@ from gradr_lava.rewiring.errors import RewiringError
 from gradr_lava.rewiring.layers import PrunableLayer, Targets, per_layer
 from gradr_lava.rewiring.parametrization import GradRWeight, initial_sign, register
 from gradr_lava.rewiring.schedule import CubicSchedule, count_shift, target_count
-from gradr_lava.rewiring.stats import effective_weight
+from gradr_lava.rewiring.stats import effective_weight, slayer_weight_step
 
 MODES = ("paper", "schedule")
 COUNTS = ("deployed", "float")
@@ -57,11 +57,8 @@ def deployed_threshold(layer: PrunableLayer) -> float:
     ``torch.round`` rounds half to even, so |w| = step / 2 itself becomes 0: a weight is
     nonzero on the chip exactly when |w| > this threshold.
     """
-    neuron = getattr(layer.block, "neuron", None)
-    hook = getattr(layer.synapse, "_pre_hook_fx", None)
-    if neuron is None or getattr(hook, "__func__", None) is not type(neuron).quantize_8bit:
-        return 0.0
-    return 1.0 / neuron.w_scale
+    step = slayer_weight_step(layer.block)
+    return 0.0 if step is None else step / 2
 
 
 def laplace_mu(sparsity: float, alpha: float) -> float:

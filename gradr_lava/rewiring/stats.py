@@ -15,6 +15,17 @@ import torch
 from gradr_lava.rewiring.layers import PrunableLayer, find_prunable_layers
 
 
+def slayer_weight_step(block: torch.nn.Module) -> float | None:
+    """The step of slayer's 8-bit weight grid on ``block`` (2 / w_scale, 1/32 for CUBA blocks),
+    or None when its synapse's ``pre_hook_fx`` is not its own neuron's ``quantize_8bit``."""
+    neuron = getattr(block, "neuron", None)
+    hook = getattr(getattr(block, "synapse", None), "pre_hook_fx", None)
+    if (neuron is None or getattr(hook, "__func__", None) is not type(neuron).quantize_8bit
+            or getattr(hook, "__self__", None) is not neuron):
+        return None
+    return 2.0 / neuron.w_scale
+
+
 def effective_weight(layer: PrunableLayer, quantized: bool) -> torch.Tensor:
     """The weight slayer multiplies with, without autograd; quantized by ``pre_hook_fx`` if asked.
 
