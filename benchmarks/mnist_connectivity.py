@@ -24,7 +24,7 @@ Variants (``--variants``):
 - ``gradr-ft``: ``gradr`` with its last quarter on the frozen 8-bit topology, prior off;
 - ``deepr``: Deep R.
 
-Long and interruptible by design. Each run trains in ``--out/<run>`` (resumed from its
+Long and interruptible by design. Each run trains in ``--out/<model>/<run>`` (resumed from its
 checkpoint when interrupted); when it is finished and evaluated, its result is written to
 ``--results/<run>.json`` and, with ``--commit``, committed to git at once, so a new machine
 (a fresh clone) skips every finished run. Runs are ordered seed by seed, so one seed of every
@@ -116,7 +116,7 @@ def run_one(name: str, variant: str, target: dict[int, float] | None, seed: int,
     from deploy.pipeline import DeployOptions, deploy_network
     from gradr_lava.train import TrainOptions, train
 
-    out = args.out / name
+    out = args.out / Path(args.model).stem / name  # one folder per model config
     started = time.perf_counter()
     metrics = train(TrainOptions(
         dataset="mnist", data_dir=args.data_dir, model=args.model, out=out, epochs=args.epochs,
