@@ -3,14 +3,14 @@
 MNIST 2FC (784-800-10) with direct graded input (``models/mnist-2fc-direct-noaug.toml``: no
 augmentation, which at this budget costs accuracy; ``--model mnist-2fc-direct --results
 docs/figures/mnist_matched_affine`` for the augmented runs), 64 epochs per run by default,
-several seeds. At each matched
-point every pruning variant gets the same per-layer targets, counted as the deployed
-connectivity (nonzero 8-bit weights). The points are the per-layer connectivity Grad R's own
-prior reached in issue 3's study (``mnist_connectivity_issue3.py``, paper mode + fine-tuning):
-``4pct`` = layer 0 at 3.95%, layer 1 at 14.21% (4.08% in all), ``1.3pct`` = 1.26% and 5.85%
-(1.32%); ``2pct`` (1.90% and 9.00%: 1.99% in all) is the budget of the shipped sparse model. (The same target on both layers was tried first: magnitude pruning with the 10-neuron
-output layer at 4% fell to ~80%.) Every finished network runs in Lava on all 10,000 test
-images.
+several seeds. At each matched point every pruning variant gets the same per-layer targets,
+counted as the deployed connectivity (nonzero 8-bit weights). The points are the per-layer
+connectivity Grad R's own prior reached in issue 3's study (``mnist_connectivity_issue3.py``,
+paper mode + fine-tuning): ``4pct`` = layer 0 at 3.95%, layer 1 at 14.21% (4.08% in all),
+``1.3pct`` = 1.26% and 5.85% (1.32%); ``2pct`` (1.90% and 9.00%: 1.99% in all) is the budget
+of the shipped sparse model. (The same target on both layers was tried first: magnitude
+pruning with the 10-neuron output layer at 4% fell to ~80%.) Every finished network runs in
+Lava on all 10,000 test images.
 
 Variants (``--variants``):
 

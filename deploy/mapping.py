@@ -44,8 +44,7 @@ from deploy.lower_bound import (
     memory_lower_bound,
     refine_cores,
 )
-from deploy.metadata import recorded_input_shape
-from deploy.netx_file import Layer, NetxNetwork, delay_bits, read_netx, weight_format
+from deploy.netx_file import Layer, NetxNetwork, delay_bits, weight_format
 from deploy.profiles import HardwareProfile, load_profile
 
 RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_memory")
@@ -502,14 +501,16 @@ def map_file(
     hardware: str | Path = "loihi2",
     overrides: Mapping[str, str | float | int | bool] | None = None,
 ) -> NetworkMapping:
-    """Read a netx file and map it onto ``hardware`` (profile name or TOML path).
+    """Read a netx file or a NIR graph and map it onto ``hardware`` (profile name or TOML).
 
     A conv-first network without an input layer is mapped with the input shape gradr-lava
-    recorded in the file (:mod:`deploy.metadata`). Dense layers may be packed in another
-    neuron order when that needs fewer cores (see :func:`map_network`).
+    recorded in the file (:mod:`deploy.metadata`) or the NIR graph's input type. A NIR graph
+    is converted as :mod:`deploy.interop.nir_import` describes. Dense layers may be packed
+    in another neuron order when that needs fewer cores (see :func:`map_network`).
     """
-    net = read_netx(path)
-    input_shape = recorded_input_shape(net.attrs, str(net.path))
+    from deploy.interop import read_network
+
+    net, input_shape, _notes = read_network(path)
     return map_network(net, load_profile(hardware, overrides), input_shape)
 
 

@@ -27,9 +27,12 @@ from deploy.datasets import load_dataset
 from deploy.encoding import RateEncoding, encoding_from_dict
 from deploy.energy import INPUT_KEY, estimate_energy
 from deploy.errors import InputError
+from deploy.inputs import load_inputs
 from deploy.mapping import map_network
 from deploy.metadata import METADATA_ATTR, NetworkMetadata
 from deploy.netx_file import NetxNetwork, read_netx
+from deploy.neurobench import REFERENCE as NEUROBENCH_REFERENCE
+from deploy.neurobench import activation_sparsity, connection_sparsity, synaptic_operations
 from deploy.profiles import load_profile
 from deploy.stimulus import pad_window, present, run_window
 
@@ -58,6 +61,7 @@ class DeployOptions:
     record_activity: bool = True  # False: record only the output layer (faster, no energy)
     copies: int | None = None  # network copies side by side in Lava (default: planned)
     save_spikes: bool = False  # write spikes.npz (inputs as presented, Lava's outputs)
+    inputs: Path | None = None  # the user's own input spikes (deploy.inputs), instead of a data set
 
 
 def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMetadata:
@@ -97,8 +101,19 @@ def check_programmable(network: NetxNetwork) -> None:
                 "Prune less, or remove the layer")
 
 
+def input_features(network: NetxNetwork, input_shape: tuple[int, ...] | None) -> int | None:
+    """How many inputs the first layer reads (None: a conv-first file without a shape)."""
+    first = network.layers[0]
+    if first.kind == "input":
+        return first.neurons
+    if first.conv is not None:
+        return int(np.prod(input_shape)) if input_shape is not None else None
+    return first.in_features
+
+
 def _check_input_size(network: NetxNetwork, features: int, dataset: str,
-                      input_shape: tuple[int, ...] | None = None) -> None:
+                      input_shape: tuple[int, ...] | None = None,
+                      image_shape: tuple[int, ...] = ()) -> None:
     first = network.layers[0]
     expected = first.in_features if first.conv is None else None
     if first.kind == "input":
@@ -112,9 +127,13 @@ def _check_input_size(network: NetxNetwork, features: int, dataset: str,
                 f"channels but the recorded input shape (x, y, f) = {tuple(input_shape)} has "
                 f"{channels}; re-export the model")
     if expected is not None and expected != features:
+        shape = f" (shape {tuple(first.shape)})" if first.kind == "input" else ""
+        image = "x".join(str(v) for v in image_shape)
         raise InputError(
-            f"{network.path}: layer 0 expects {expected} inputs but data set {dataset!r} has "
-            f"{features} pixels per sample; choose the data set the network was trained on"
+            f"{network.path}: layer 0 expects {expected} inputs{shape} but data set "
+            f"{dataset!r} has {features} pixels per sample{f' ({image})' if image else ''}; "
+            "choose the data set the network was trained on, or give the network's own input "
+            f"with --inputs FILE.npy (an array (N, {expected}, steps) or lava-dl events)"
         )
 
 
@@ -156,29 +175,36 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     network = read_netx(options.model)
     out = options.out or Path(options.model).parent
     check_writable(out)  # before any work: a result is never lost to an unwritable --out
-    metadata = network_metadata(network, options)
+    if options.inputs is not None:
+        metadata, spikes_in = _user_stimulus(network, options)
+    else:
+        metadata = network_metadata(network, options)
     profile = load_profile(options.hardware, options.overrides)
     mapping = map_network(network, profile, metadata.input_shape)
     check_budget(mapping, options.max_cores, options.chips)
     check_programmable(network)
-    dataset_name = options.dataset or metadata.dataset
-    data = load_dataset(dataset_name, options.data_dir, download=options.download)
-    test = data.test
-    count = len(test.labels) if options.samples is None else options.samples
-    if not 1 <= count <= len(test.labels):
-        raise InputError(
-            f"--samples {options.samples}: the {dataset_name} test split has "
-            f"{len(test.labels)} samples; choose 1..{len(test.labels)}"
-        )
-    _check_input_size(network, int(np.prod(data.image_shape)), dataset_name,
-                      metadata.input_shape)
-    ids = np.arange(count)
-    encoding = encoding_from_dict(metadata.encoding)
     window = run_window(metadata.window, options.target)
-    spikes = pad_window(
-        present(encoding, test.images[:count], ids, metadata.seed, metadata.drain_steps), window
-    )
-    labels = test.labels[:count]
+    labels: np.ndarray | None
+    if options.inputs is not None:
+        dataset_name = None
+        count = _sample_count(options.samples, len(spikes_in), f"--inputs {options.inputs}")
+        drain = np.zeros((count, spikes_in.shape[1], metadata.drain_steps), np.uint8)
+        spikes = pad_window(np.concatenate([spikes_in[:count], drain], axis=2), window)
+        labels = None
+        message_bits = int(spikes.max()).bit_length() if spikes.max() > 1 else 0
+    else:
+        dataset_name = options.dataset or metadata.dataset
+        data = load_dataset(dataset_name, options.data_dir, download=options.download)
+        test = data.test
+        count = _sample_count(options.samples, len(test.labels),
+                              f"the {dataset_name} test split")
+        _check_input_size(network, int(np.prod(data.image_shape)), dataset_name,
+                          metadata.input_shape, tuple(data.image_shape))
+        encoding = encoding_from_dict(metadata.encoding)
+        spikes = pad_window(present(encoding, test.images[:count], np.arange(count),
+                                    metadata.seed, metadata.drain_steps), window)
+        labels = test.labels[:count]
+        message_bits = encoding.message_bits
 
     copies = options.copies or lava_sim.plan_copies(
         lava_sim.network_density(network), count, options.target,
@@ -196,7 +222,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         run = lava_sim.run_lava(
             network.path, spikes, window, metadata.input_shape, target=options.target,
             copies=copies, progress=update, record_hidden=options.record_activity,
-            input_message_bits=encoding.message_bits,
+            input_message_bits=message_bits,
         )
     finally:
         close()
@@ -206,12 +232,20 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         training["output_spike_agreement"] = spike_agreement(run.output_spikes, training_out)
         training["prediction_agreement"] = float(
             np.mean(training_out.sum(axis=2).argmax(axis=1) == lava_pred))
+        training["output_spike_count_agreement"] = float(
+            np.mean(training_out.sum(axis=2) == run.output_spikes.sum(axis=2)))
         if training["output_spike_agreement"] < 1.0:
             training["note"] = (
                 "SLAYER's forward differs from Lava's integer arithmetic for this network "
                 "(decays below 1, biases, delays or fractional weights round differently); "
                 "the accuracy that runs in Lava is lava_accuracy (docs/lava.md)")
     energy = None
+    neurobench: dict[str, Any] = {"connection_sparsity": connection_sparsity(network),
+                                  "activation_sparsity": None, "synaptic_operations": None}
+    if options.record_activity and run.layer_spikes is not None:
+        neurobench["activation_sparsity"] = activation_sparsity(run.layer_spikes)
+        neurobench["synaptic_operations"] = synaptic_operations(
+            network, mapping, spikes, run.layer_spikes, metadata.input_shape).to_dict()
     if options.record_activity:
         activity = activity_per_inference(network, spikes, run.step_spike_counts)
         energy = estimate_energy(mapping, activity, window).to_dict()
@@ -243,7 +277,8 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
             "the reset interval the run used (a power of 2 on Loihi 2 hardware)"
         ),
         "encoding": metadata.encoding,
-        "lava_accuracy": float(np.mean(lava_pred == labels)),
+        "inputs": None if options.inputs is None else str(options.inputs),
+        "lava_accuracy": _accuracy(lava_pred, labels),
         "torch_accuracy": None,
         "spike_agreement": None,
         "output_spike_agreement": None,
@@ -270,10 +305,14 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         "chips": mapping.chips,
         "lower_bound_cores": mapping.lower_bound_cores,
         "energy": energy,
+        **neurobench,
+        "neurobench_note": (
+            "connection_sparsity, activation_sparsity and synaptic_operations (per inference, "
+            "over the window's steps) as NeuroBench defines them: " + NEUROBENCH_REFERENCE),
     }
     if exact is not None:
         torch_pred = exact.output.sum(axis=2).argmax(axis=1)
-        report["torch_accuracy"] = float(np.mean(torch_pred == labels))
+        report["torch_accuracy"] = _accuracy(torch_pred, labels)
         report["output_spike_agreement"] = spike_agreement(run.output_spikes, exact.output)
         report["prediction_agreement"] = float(np.mean(lava_pred == torch_pred))
         agreements = [row["spike_agreement"] for row in layers]
@@ -296,17 +335,54 @@ def _training_forward(network: NetxNetwork, spikes: np.ndarray, input_shape, lab
         out = reference.reference_output(network, spikes, input_shape)
     except reference.ReferenceUnsupported as exc:
         return {"accuracy": None, "note": f"not computed: {exc}"}
-    return {"accuracy": float(np.mean(out.sum(axis=2).argmax(axis=1) == labels)),
-            "output": out}
+    return {"accuracy": _accuracy(out.sum(axis=2).argmax(axis=1), labels), "output": out}
 
 
-def save_spikes(path: Path, inputs: np.ndarray, outputs: np.ndarray, labels: np.ndarray,
-                window: int) -> Path:
+def _accuracy(predictions: np.ndarray, labels: np.ndarray | None) -> float | None:
+    return None if labels is None else float(np.mean(predictions == labels))
+
+
+def _sample_count(samples: int | None, available: int, source: str) -> int:
+    count = available if samples is None else samples
+    if not 1 <= count <= available:
+        raise InputError(f"--samples {samples}: {source} has {available} samples; choose "
+                         f"1..{available}")
+    return count
+
+
+def _user_stimulus(network: NetxNetwork,
+                   options: DeployOptions) -> tuple[NetworkMetadata, np.ndarray]:
+    """Metadata and ``(N, F, steps)`` spikes for ``--inputs``: the file decides the steps."""
+    if options.dataset is not None:
+        raise InputError("--inputs and --dataset exclude each other: give one input source")
+    recorded = None
+    if METADATA_ATTR in network.attrs:
+        recorded = NetworkMetadata.from_json(str(network.attrs[METADATA_ATTR]),
+                                             str(network.path))
+    input_shape = recorded.input_shape if recorded is not None else None
+    features = input_features(network, input_shape)
+    if features is None:
+        raise InputError(f"{network.path}: a conv-first network without a recorded input "
+                         "shape; --inputs cannot tell its size")
+    spikes = load_inputs(options.inputs, features, options.time_steps, input_shape)
+    synaptic = sum(layer.weight is not None for layer in network.layers)
+    drain = recorded.drain_steps if recorded is not None else synaptic
+    metadata = NetworkMetadata(
+        dataset=None, encoding={"name": "inputs", "file": str(options.inputs)},
+        time_steps=int(spikes.shape[2]), drain_steps=drain, seed=0, input_shape=input_shape)
+    metadata.validate(f"--inputs {options.inputs}")
+    return metadata, spikes
+
+
+def save_spikes(path: Path, inputs: np.ndarray, outputs: np.ndarray,
+                labels: np.ndarray | None, window: int) -> Path:
     """Write ``spikes.npz``: ``inputs`` ``(N, features, window)`` exactly as presented to Lava
     (drain steps included), ``outputs`` ``(N, outputs, window)`` as Lava produced them,
-    ``labels`` and ``window`` (reset every ``window`` steps to replay it)."""
+    ``labels`` (absent for ``--inputs`` runs) and ``window`` (reset every ``window`` steps to
+    replay it)."""
+    extra = {} if labels is None else {"labels": labels}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, inputs=inputs.astype(np.uint8), outputs=outputs,
-                                labels=labels, window=np.int64(window))
+                                window=np.int64(window), **extra)
     return path

@@ -50,6 +50,7 @@ _seed = _number(int, "an integer", lambda v: 0 <= v < 2**32, "in 0 .. 2**32 - 1"
 _positive_float = _number(float, "a number", lambda v: v > 0, "> 0")
 _fraction = _number(float, "a number", lambda v: 0 < v <= 1, "a fraction in (0, 1]")
 _open_fraction = _number(float, "a number", lambda v: 0 < v < 1, "a fraction in (0, 1)")
+_time_step = _number(float, "a number", lambda v: 0 < v < 1, "in seconds, 0 < dt < 1")
 
 
 def _targets(text: str) -> float | dict[int, float]:
@@ -158,16 +159,25 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         download=args.download, samples=args.samples, out=args.out,
         time_steps=args.time_steps, progress=not args.quiet, hardware=args.hardware,
         overrides=_overrides(args.set), max_cores=args.max_cores, chips=args.chips,
-        copies=args.copies, save_spikes=args.save_spikes,
+        copies=args.copies, save_spikes=args.save_spikes, inputs=args.inputs,
     )
     report = deploy_network(options)
     lava = report["lava"]
-    print(f"{report['samples']} {report['dataset']} test samples on {report['target']}: "
-          f"Lava accuracy {_fmt(report['lava_accuracy'])}, "
-          f"PyTorch accuracy {_fmt(report['torch_accuracy'])} (Lava's integer grid), "
+    source = (f"{report['samples']} samples of {args.inputs}" if args.inputs is not None
+              else f"{report['samples']} {report['dataset']} test samples")
+    accuracy = ("" if report["lava_accuracy"] is None and args.inputs is not None else
+                f"Lava accuracy {_fmt(report['lava_accuracy'])}, PyTorch accuracy "
+                f"{_fmt(report['torch_accuracy'])} (Lava's integer grid), ")
+    print(f"{source} on {report['target']}: {accuracy}"
           f"spike agreement {_fmt(report['spike_agreement'])} over all "
           f"{len(report['layers'])} layers; {lava['seconds']:.1f} s in Lava "
-          f"({lava['samples_per_second']:.0f} samples/s, {lava['copies']} copies)")
+          f"({lava['samples_per_second']:.3g} samples/s, {lava['copies']} copies)")
+    synops = report["synaptic_operations"]
+    if synops is not None:
+        print(f"NeuroBench: connection sparsity {report['connection_sparsity']:.4f}, "
+              f"activation sparsity {report['activation_sparsity']:.4f}, synaptic operations "
+              f"per inference {synops['Effective_ACs']:.4g} ACs + "
+              f"{synops['Effective_MACs']:.4g} MACs (dense {synops['Dense']:.4g})")
     training = report["training_forward"]
     if training.get("output_spike_agreement") is not None:
         print(f"training forward (SLAYER): accuracy {_fmt(training['accuracy'])}, output "
@@ -184,6 +194,27 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         print(report["note"])
     out = options.out or options.model.parent
     print(f"wrote {out / DEPLOY_FILE}")
+    return 0
+
+
+def _cmd_export_nir(args: argparse.Namespace) -> int:
+    from deploy.interop.nir_export import export_nir
+
+    path = export_nir(args.model, args.out, dt=args.dt)
+    print(f"wrote {path} (NIR graph; dt = {args.dt} s per time step)")
+    return 0
+
+
+def _cmd_import_nir(args: argparse.Namespace) -> int:
+    from deploy.interop.nir_import import read_nir
+    from deploy.netx_write import write_netx
+
+    imported = read_nir(args.graph, dt=args.dt)
+    for note in imported.notes:
+        print(f"note: {note}", file=sys.stderr)
+    path = write_netx(imported.network, args.out)
+    synaptic = sum(layer.weight is not None for layer in imported.network.layers)
+    print(f"wrote {path} (netx, {synaptic} synaptic layers; dt = {imported.dt} s per step)")
     return 0
 
 
@@ -289,8 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
                     required=False)
     deploy.add_argument("--samples", type=_positive_int,
                         help="number of test samples (default: the whole test split)")
+    deploy.add_argument("--inputs", type=Path, metavar="FILE.npy",
+                        help="run on your own input instead of a data set: a dense array "
+                        "(N, features, steps) or (features, steps) of 0/1 spikes or integer "
+                        "payloads, or lava-dl numpy events (x, c, t) / (x, y, c, t) in ms; "
+                        "reports agreement, activity, cores and energy, no accuracy")
     deploy.add_argument("--time-steps", type=_positive_int,
-                        help="presentation steps, only for netx files not written by gradr-lava")
+                        help="presentation steps, only for netx files not written by gradr-lava "
+                        "(with --inputs events: the steps per sample)")
     deploy.add_argument("--out", type=Path, metavar="DIR",
                         help="directory for deploy.json (default: the model's directory)")
     _add_hardware_flags(deploy)
@@ -307,11 +344,35 @@ def build_parser() -> argparse.ArgumentParser:
         "map", help="map a netx HDF5 network onto Loihi cores and check a core budget",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    mapper.add_argument("model", type=Path, metavar="MODEL.net", help="netx HDF5 file")
+    mapper.add_argument("model", type=Path, metavar="MODEL.net",
+                        help="netx HDF5 file, or a NIR graph (.nir, e.g. from snnTorch's "
+                        "export_to_nir)")
     _add_hardware_flags(mapper)
     mapper.add_argument("--out", type=Path, metavar="DIR",
                         help="directory for mapping.json and mapping.png (default: the model's)")
     mapper.set_defaults(handler=_cmd_map)
+
+    exporter = commands.add_parser(
+        "export-nir", help="write a netx network as a NIR graph (for snnTorch, Norse, ...)",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    exporter.add_argument("model", type=Path, metavar="MODEL.net", help="netx HDF5 file")
+    exporter.add_argument("out", type=Path, metavar="OUT.nir", help="NIR file to write")
+    exporter.add_argument("--dt", type=_time_step, default=1e-4, metavar="SECONDS",
+                          help="seconds per time step for NIR's time constants (default "
+                          "1e-4, the step snnTorch's NIR import assumes)")
+    exporter.set_defaults(handler=_cmd_export_nir)
+
+    importer = commands.add_parser(
+        "import-nir", help="write a NIR graph as a netx network (to map, deploy, run in Lava)",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    importer.add_argument("graph", type=Path, metavar="GRAPH.nir", help="NIR file")
+    importer.add_argument("out", type=Path, metavar="OUT.net", help="netx file to write")
+    importer.add_argument("--dt", type=_time_step, metavar="SECONDS",
+                          help="seconds per time step (default: the graph's dt metadata, "
+                          "else 1e-4)")
+    importer.set_defaults(handler=_cmd_import_nir)
     return parser
 
 

@@ -35,6 +35,8 @@ LIGHT_MODULES = [
     "deploy.datasets", "deploy.encoding", "deploy.stimulus", "deploy.pipeline",
     "deploy.mapping", "deploy.compiler_model", "deploy.compiler_profile",
     "deploy.compiler_mapping", "deploy.budget", "deploy.energy", "deploy.lava_sim",
+    "deploy.interop", "deploy.interop.nir_export", "deploy.interop.nir_import",
+    "deploy.netx_write", "deploy.neurobench", "deploy.inputs",
     "gradr_lava", "gradr_lava.cli", "gradr_lava.config",
 ]
 
