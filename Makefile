@@ -10,7 +10,7 @@ RUN_DIR ?= runs/digits
 
 .PHONY: venv demo test lint bench shipped-models clean
 
-$(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt scripts/install.sh
+$(STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV) $(PYTHON)
 	touch $@
 

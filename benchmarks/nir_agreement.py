@@ -8,7 +8,7 @@ gradr-lava files (digits), Bernoulli spikes (rate ``--rate``) for the lava-dl fi
 
     python benchmarks/nir_agreement.py --json docs/figures/nir_agreement.json
 
-Needs snnTorch and nirtorch (requirements/dev.txt).
+Needs snnTorch and nirtorch (the `dev` extra in pyproject.toml).
 """
 
 from __future__ import annotations

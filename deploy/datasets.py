@@ -2,7 +2,7 @@
 
 Both the training side and the deployment side load test data through this module, so it
 imports only numpy and the standard library (scikit-learn is imported inside
-:func:`load_digits`, and tqdm, when installed, only to draw a download progress bar).
+:func:`load_digits`; tqdm draws the download progress bar on a terminal, deploy.progress).
 
 Every loader returns a :class:`Dataset` whose images are float32 intensities in [0, 1] with
 shape ``(N, H, W)`` and whose labels are int64 class indices with shape ``(N,)``.
@@ -24,7 +24,6 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -435,28 +434,21 @@ def _member_url(base_url: str, filename: str) -> str:
 
 
 class _Progress:
-    """Download progress for one file on stderr: a tqdm bar when installed, else one line."""
+    """Download progress for one file on stderr (a bar on a terminal, lines in a log)."""
 
     def __init__(self, filename: str, url: str, total_bytes: int, enabled: bool) -> None:
-        self._bar: Any = None
-        if not enabled:
-            return
-        try:
-            from tqdm import tqdm
-        except ImportError:
+        from deploy.progress import progress
+
+        if enabled:
             print(f"downloading {url}", file=sys.stderr, flush=True)
-            return
-        self._bar = tqdm(
-            total=total_bytes, unit="B", unit_scale=True, desc=filename, file=sys.stderr
-        )
+        self._bar = progress(total=total_bytes, desc=filename, unit="B", enabled=enabled,
+                             unit_scale=True)
 
     def update(self, n_bytes: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n_bytes)
+        self._bar.update(n_bytes)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        self._bar.close()
 
 
 def _fetch(base_url: str, data_dir: Path, member: _IdxMember, *, progress: bool) -> None:

@@ -130,7 +130,10 @@ def _build(config: NetDict, copies: int, window: int, input_shape, sparse: bool,
         node = layer_config[i]
         kind = node["type"]
         if kind not in SUPPORTED:
-            raise CopiesUnsupported(f"layer {i}: type {kind!r}")
+            raise CopiesUnsupported(
+                f"layer {i}: type {kind!r}; gradr-lava's Lava runner builds "
+                f"{sorted(SUPPORTED)} layers (netx 'input', pooling and recurrent layers are "
+                "not supported yet; `gradr-lava map` maps them)")
         if kind == "flatten":
             flatten_next = True
             continue

@@ -13,7 +13,6 @@ Only :func:`deploy_network` touches torch and Lava, by importing :mod:`deploy.re
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,9 +160,9 @@ def activity_per_inference(
 
 
 def _bar(total: int, enabled: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
-    from tqdm import tqdm
+    from deploy.progress import progress
 
-    bar = tqdm(total=total, desc="lava", unit="sample", disable=not enabled, file=sys.stderr)
+    bar = progress(total=total, desc="lava", unit="sample", enabled=enabled)
     return bar.update, bar.close
 
 

@@ -81,6 +81,9 @@ def _add_data_flags(parser: argparse.ArgumentParser, help_text: str, required: b
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from deploy.lava_setup import require_lava
+
+    require_lava("gradr-lava train")  # lava-dl's SLAYER blocks
     from gradr_lava.train import MODEL_FILE, TrainOptions, train
 
     metrics = train(TrainOptions(
@@ -152,7 +155,10 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
+    from deploy.lava_setup import require_lava
     from deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
+
+    require_lava("gradr-lava deploy")
 
     options = DeployOptions(
         model=args.model, target=args.target, dataset=args.dataset, data_dir=args.data_dir,
@@ -215,6 +221,13 @@ def _cmd_import_nir(args: argparse.Namespace) -> int:
     path = write_netx(imported.network, args.out)
     synaptic = sum(layer.weight is not None for layer in imported.network.layers)
     print(f"wrote {path} (netx, {synaptic} synaptic layers; dt = {imported.dt} s per step)")
+    return 0
+
+
+def _cmd_setup_lava(args: argparse.Namespace) -> int:
+    from deploy.lava_setup import setup_lava
+
+    setup_lava(tuple(args.pip_args or ()))
     return 0
 
 
@@ -373,6 +386,19 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seconds per time step (default: the graph's dt metadata, "
                           "else 1e-4)")
     importer.set_defaults(handler=_cmd_import_nir)
+
+    setup = commands.add_parser(
+        "setup-lava", help="install lava-nc 0.10.0 and lava-dl 0.6.0 into this environment "
+        "(once, after pip install gradr-lava)", epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="pip cannot install Lava on Python 3.11 (its wheels declare Python < 3.11 "
+        "and a CUDA torch < 2.4): this installs the two wheels without their declared "
+        "dependencies (the real ones come with gradr-lava), adds a start-up hook so that "
+        "`import lava...` works in any script of the environment, and checks the imports.",
+    )
+    setup.add_argument("--pip-arg", dest="pip_args", action="append", metavar="ARG",
+                       help="pass ARG to pip (repeatable), e.g. --pip-arg=--index-url=URL")
+    setup.set_defaults(handler=_cmd_setup_lava)
     return parser
 
 

@@ -35,6 +35,7 @@ from deploy.mapping import map_file
 from deploy.mapping_report import write_mapping
 from deploy.metadata import NetworkMetadata
 from deploy.profiles import load_profile
+from deploy.progress import is_terminal
 from deploy.stimulus import present
 from gradr_lava import distributed
 from gradr_lava.allocator import keep_freed_memory
@@ -338,9 +339,11 @@ class Trainer:
         # CPU that thread would only compete with the step for the same cores (measured: an
         # MNIST 2FC epoch 13.9 s inline, 17.5 s with the thread, on 2 cores).
         background = self.context.device.type == "cuda"
+        # on a terminal a bar per epoch; in a log only the epoch lines (deploy.progress)
         bar = tqdm(_encoded(len(batches), encode, background), total=len(batches),
                    desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                   disable=not self._progress, leave=False, dynamic_ncols=True)
+                   disable=not (self._progress and is_terminal()), leave=False,
+                   dynamic_ncols=True)
         for step, spikes in enumerate(bar):
             ids = shards[step]
             self._train_step(spikes.to(self.context.device, non_blocking=True),

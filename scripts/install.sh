@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Create (or complete) the project's virtual environment: CPU torch, Lava engines, gradr-lava.
+# Create (or complete) the project's virtual environment: CPU torch, gradr-lava, Lava.
 # Usage: scripts/install.sh [VENV_DIR] [PYTHON]
 #
-# lava-nc 0.10.0 and lava-dl 0.6.0 declare Python <3.11 and pin torch<2.4 (a multi-GB CUDA build
-# by default), torchvision and pytest<8, none of which are needed to run on the CPU. They are
-# therefore installed with --no-deps, and their real runtime dependencies are resolved normally
-# from requirements/runtime.txt. The two import-time incompatibilities with Python 3.11 are
-# handled by deploy/lava_compat.py at run time; nothing in site-packages is edited.
+# 1. a CPU torch (the default torch wheel on PyPI is a multi-GB CUDA build);
+# 2. gradr-lava in editable mode with its `dev` extra: every dependency, pinned in one place
+#    (pyproject.toml), Lava's real runtime dependencies included;
+# 3. `gradr-lava setup-lava`: lava-nc 0.10.0 and lava-dl 0.6.0, which declare Python <3.11 and
+#    pin a CUDA torch<2.4, installed without their declared dependencies, plus a start-up hook
+#    that applies deploy/lava_compat.py's Python 3.11 fixes to every `import lava` (nothing in
+#    site-packages is edited). The same command is the wheel route's second step (README).
 # `pip check` reports lava-dl's unmet pins afterwards: that is expected.
 set -euo pipefail
 venv=${1:-.venv}
@@ -29,9 +31,7 @@ quiet_pip() {
     return "${PIPESTATUS[0]}"
 }
 quiet_pip install "$torch_spec"
-quiet_pip install --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
-quiet_pip install -r requirements/runtime.txt -r requirements/dev.txt
-quiet_pip install --no-deps --no-build-isolation -e .
-"$venv/bin/python" -c "import deploy.lava_compat as c; c.install(); import lava.proc.lif.process, lava.lib.dl.slayer" \
-    || { echo "error: Lava does not import in $venv (see above)" >&2; exit 1; }
+quiet_pip install --no-build-isolation -e ".[dev]"
+"$venv/bin/gradr-lava" setup-lava \
+    || { echo "error: Lava does not install or import in $venv (see above)" >&2; exit 1; }
 echo "environment ready: $venv"

@@ -57,11 +57,20 @@ def _start(tiny_run: Path, out: Path) -> subprocess.Popen:
     )
 
 
+def _cmdline(process: psutil.Process) -> str:
+    """A process's command line, or "" if it ended since it was listed (short-lived helpers
+    such as the compiler's subprocesses come and go while the test looks)."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return ""
+
+
 def _wait_for_lava(process: subprocess.Popen, timeout: float = 60.0) -> psutil.Process:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children = psutil.Process(process.pid).children(recursive=True)
-        workers = [c for c in children if "deploy.lava_worker" in " ".join(c.cmdline())]
+        workers = [c for c in children if "deploy.lava_worker" in _cmdline(c)]
         if workers and workers[0].children(recursive=True):  # Lava's processes are up
             time.sleep(1.0)
             return workers[0]

@@ -5,6 +5,7 @@ Every check runs in a fresh interpreter: import state cannot leak between the ca
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,10 +15,13 @@ import pytest
 from deploy import lava_compat
 
 
-def _python(code: str) -> subprocess.CompletedProcess[str]:
+def _python(code: str, hook: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter; ``hook=False`` turns the environment's start-up
+    hook (``gradr-lava setup-lava``'s .pth file) off."""
+    env = {**os.environ, "GRADR_LAVA_COMPAT": "1" if hook else "0"}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env=env,
     )
 
 
@@ -41,7 +45,7 @@ def test_lava_processes_slayer_and_netx_import_through_the_shim() -> None:
 
 
 def test_without_the_shim_lava_fails_on_python_311() -> None:
-    result = _python("from lava.proc.lif.process import LIF")
+    result = _python("from lava.proc.lif.process import LIF", hook=False)
     assert result.returncode != 0
     assert "mutable default" in result.stderr
 
@@ -99,3 +103,20 @@ def test_lava_imports_after_the_host_fixed_the_start_method() -> None:
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "fork"
+
+
+def test_plain_lava_dl_scripts_work_in_the_environment() -> None:
+    """The start-up hook (written by ``gradr-lava setup-lava``, which scripts/install.sh runs)
+    lets a lava-dl user's own script import Lava without importing gradr-lava."""
+    from deploy.lava_setup import hook_path
+
+    assert hook_path().exists(), "run `gradr-lava setup-lava` (scripts/install.sh does)"
+    result = _python("""
+        import sys
+        import lava.lib.dl.slayer as slayer
+        from lava.lib.dl import netx
+        from lava.proc.lif.process import LIF
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "gradr_lava"))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
