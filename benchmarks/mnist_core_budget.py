@@ -21,6 +21,7 @@ there are skipped, so an interrupted run continues where it stopped.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -36,11 +37,14 @@ HARDWARE = {
 }
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def plot(rows: list[dict[str, Any]], path: Path, epochs: int | None = None) -> None:
+    """Lava accuracy against cores, one panel per hardware profile, titled with the model, the
+    data set, the epochs and the profile."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     hardware = sorted({r["hardware"] for r in rows})
     fig, axes = plt.subplots(1, len(hardware), figsize=(5 * len(hardware), 3.8), squeeze=False)
@@ -51,9 +55,16 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                 axis.plot([r["cores"] for r in points],
                           [100 * r["lava_accuracy"] for r in points], marker,
                           label=allocation, markersize=8)
-        axis.set(title=name, xlabel="cores used (mapped)", ylabel="Lava test accuracy (%)")
+        samples = sorted({str(r.get("lava_samples", "?")) for r in rows
+                          if r["hardware"] == name})
+        axis.set(title=f"hardware profile {name}", xlabel="cores used (mapped)",
+                 ylabel=f"Lava accuracy (%), {'/'.join(samples)} test images")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend()
+    runs = sorted({str(r.get("epochs", epochs)) for r in rows})
+    fig.suptitle(f"MNIST 2FC (mnist-2fc, 784-800-10) on MNIST, {'/'.join(runs)} epochs,\n"
+                 "trained to a core budget", fontsize=10)
     save_figure(fig, path)
 
 
@@ -79,9 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, help="JSON file rows are added to as they "
                         "finish (rows already there are skipped)")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--replot", nargs=2, type=Path, metavar=("RESULTS.json", "OUT.png"),
+                        help="only redraw the figure from a results file")
     args = parser.parse_args(argv)
+    if args.replot:
+        data = json.loads(args.replot[0].read_text())
+        rows = [r for r in data["rows"] if "cores" in r]
+        plot(rows, args.replot[1], data.get("meta", data).get("epochs"))
+        return 0
 
-    import json
 
     from deploy.atomic import atomic_path, write_json
     from deploy.errors import InputError

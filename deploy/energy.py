@@ -73,9 +73,10 @@ class EnergyEstimate:
         return {
             "hardware": self.hardware,
             "time_steps": self.time_steps,
-            "synops": self.synops,
-            "neuron_updates": self.neuron_updates,
-            "spike_messages": self.spike_messages,
+            # every count and energy here is per inference (one sample)
+            "synops_per_sample": self.synops,
+            "neuron_updates_per_sample": self.neuron_updates,
+            "spike_messages_per_sample": self.spike_messages,
             "energy_j": {
                 "synops": self.synop_j,
                 "neuron_updates": self.neuron_j,
@@ -132,7 +133,8 @@ def estimate_energy(
         if k == 0 and INPUT_KEY in spikes and layer.kind != "input":
             ext_total, ext_synops = _external(layer, spikes[INPUT_KEY], time_steps)
             synops += ext_synops
-            rows.append({"layer": INPUT_KEY, "spikes": ext_total, "synops": ext_synops})
+            rows.append({"layer": INPUT_KEY, "spikes_per_sample": ext_total,
+                         "synops_per_sample": ext_synops})
         messages_per_spike = float(layer.core_output_axons.sum()) / max(layer.neurons, 1)
         synops += layer_synops
         messages += emitted * messages_per_spike
@@ -141,9 +143,9 @@ def estimate_energy(
             {
                 "layer": layer.index,
                 "type": layer.kind,
-                "spikes": emitted,
-                "synops": layer_synops,
-                "neuron_updates": layer.neurons * time_steps,
+                "spikes_per_sample": emitted,
+                "synops_per_sample": layer_synops,
+                "neuron_updates_per_sample": layer.neurons * time_steps,
                 "cores": layer.cores,
             }
         )

@@ -188,28 +188,52 @@ def write_mapping(mapping: NetworkMapping, out_dir: str | os.PathLike[str]) -> t
 
 
 def _plot(mapping: NetworkMapping, path: Path) -> None:
+    """Cores per layer (integer axis, lower bounds) and each layer's synapse memory per core
+    (fullest and mean core) against the profile's per-core capacity; every netx layer is on
+    the axis, layers without cores (flatten) marked so."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    placed = [layer for layer in mapping.layers if layer.cores]
-    labels = [f"{layer.index}\n{layer.kind}" for layer in placed]
-    x = range(len(placed))
-    fig, (ax_cores, ax_mem) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    ax_cores.bar(x, [layer.cores for layer in placed], color="tab:blue", label="cores")
-    ax_cores.scatter(
-        x, [layer.lower_bound for layer in placed], color="black", marker="_", s=300, zorder=3,
-        label="lower bound",
-    )  # fmt: skip
-    ax_cores.set_title(f"Cores per layer ({mapping.total_cores} on {mapping.hardware.name})")
+    layers = list(mapping.layers)
+    x = list(range(len(layers)))
+    many = len(layers) > 6  # rotated one-line labels, or they overlap
+    labels = [f"{layer.index} {layer.kind}" if many else f"{layer.index}\n{layer.kind}"
+              for layer in layers]
+    width = max(11.0, 4.0 + 0.45 * len(layers))
+    fig, (ax_cores, ax_mem) = plt.subplots(1, 2, figsize=(width, 4.6), constrained_layout=True)
+    ax_cores.bar(x, [layer.cores for layer in layers], color="tab:blue", label="cores")
+    placed = [k for k, layer in enumerate(layers) if layer.cores]
+    ax_cores.scatter(placed, [layers[k].lower_bound for k in placed], color="black", marker="_",
+                     s=300, zorder=3, label="lower bound")
+    for k, layer in enumerate(layers):
+        if not layer.cores:
+            ax_cores.annotate("no cores", (k, 0), xytext=(0, 3), textcoords="offset points",
+                              ha="center", va="bottom", rotation=90, fontsize=8, color="gray")
+    name = Path(mapping.source).name
+    ax_cores.set_title(f"{name}: {mapping.total_cores} cores on {mapping.hardware.name}")
     ax_cores.set_ylabel("cores")
+    ax_cores.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_cores.set_ylim(0, max([1] + [layer.cores for layer in layers]) * 1.18)  # legend room
     ax_cores.legend()
-    ax_mem.bar(x, [layer.core_synapse_bits.sum() / KIB_BITS for layer in placed], color="tab:green")
-    ax_mem.set_title("Synapse memory per layer")
-    ax_mem.set_ylabel("KiB")
+    capacity = mapping.hardware.synapse_memory_bits_per_core / KIB_BITS
+    fullest = [layer.core_synapse_bits.max() / KIB_BITS if layer.cores else 0.0
+               for layer in layers]
+    mean = [layer.core_synapse_bits.mean() / KIB_BITS if layer.cores else 0.0
+            for layer in layers]
+    ax_mem.bar(x, fullest, color="tab:green", label="fullest core")
+    ax_mem.scatter(x, mean, color="black", marker="_", s=300, zorder=3, label="mean core")
+    ax_mem.axhline(capacity, color="tab:red", linestyle="--",
+                   label=f"per-core capacity ({capacity:.0f} KiB)")
+    ax_mem.set_ylim(0, capacity * 1.12)
+    ax_mem.set_title(f"Synapse memory per core ({mapping.hardware.name})")
+    ax_mem.set_ylabel("KiB per core")
+    ax_mem.legend(loc="upper right", fontsize=8)
     for ax in (ax_cores, ax_mem):
-        ax.set_xticks(list(x), labels)
-        ax.set_xlabel("layer")
+        ax.set_xticks(x, labels, rotation=60 if many else 0, ha="right" if many else "center",
+                      fontsize=8 if many else 10)
+        ax.set_xlabel("layer (index in the netx file, type)")
     fig.savefig(path, format="png", dpi=100)
     plt.close(fig)

@@ -540,7 +540,11 @@ class Trainer:
         out = self.options.out
         self._infer_shapes()
         export_netx(self.network, out / MODEL_FILE, self.metadata())
-        plot_training_curves(self.history, out / CURVES_FILE)
+        plot_training_curves(
+            self.history, out / CURVES_FILE,
+            title=f"{self.config.name} on {self.options.dataset}, seed {self.options.seed}, "
+                  f"pruning: {self.options.prune}",
+            pruned=self.options.prune != "none")
         train_samples = len(self.data.train.labels) * len(self.history)
         metrics = {
             "dataset": self.options.dataset,
