@@ -25,7 +25,7 @@ def save_figure(fig: Any, path: Path) -> None:
     """Write a matplotlib figure as PNG atomically and close it."""
     import matplotlib.pyplot as plt
 
-    from deploy.atomic import atomic_path
+    from gradr_deploy.atomic import atomic_path
 
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -76,7 +76,7 @@ def train_run(name: str, args: argparse.Namespace, **options: Any) -> dict[str, 
 
 def lava_run(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run ``args.out/name/model.net`` in Lava on ``args.lava_samples`` test images (cached)."""
-    from deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
+    from gradr_deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
 
     out = args.out / name
     report_path = out / DEPLOY_FILE

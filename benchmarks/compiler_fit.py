@@ -22,8 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from deploy.atomic import write_json  # noqa: E402
-from deploy.mapping import map_file  # noqa: E402
+from gradr_deploy.atomic import write_json  # noqa: E402
+from gradr_deploy.mapping import map_file  # noqa: E402
 
 NETX = REPO.parent / "shared" / "data" / "netx"
 

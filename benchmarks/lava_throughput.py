@@ -9,7 +9,7 @@ depend on accuracy), then times Lava on ``--samples`` test images for each lever
 - ``netx-ringbuffer``: netx's own network with Lava's ``RingBuffer`` source and sinks, one run
   per 250 samples (the path before this benchmark existed), every layer recorded;
 - ``copies-K-binary`` / ``copies-K``: K copies side by side, block-diagonal ``Sparse``
-  synapses, file-backed I/O, binary-path or graded-path sums (:mod:`deploy.lava_graph`);
+  synapses, file-backed I/O, binary-path or graded-path sums (:mod:`gradr_deploy.lava_graph`);
 - ``plain-dense``: one copy with netx's ``Dense`` synapses and file-backed I/O.
 
 Every run is checked spike for spike, every layer, against the exact reference. With
@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from _runs import machine  # noqa: E402
 
-from deploy.atomic import write_json  # noqa: E402
+from gradr_deploy.atomic import write_json  # noqa: E402
 
 NETWORKS = {"dense": [], "pruned": ["--prune", "magnitude", "--target-connectivity", "0.04"]}
 
@@ -53,11 +53,11 @@ def _train(name: str, args: argparse.Namespace) -> Path:
 
 
 def _inputs(model: Path, args: argparse.Namespace):
-    from deploy.datasets import load_dataset
-    from deploy.encoding import RateEncoding
-    from deploy.netx_file import read_netx
-    from deploy.pipeline import DeployOptions, network_metadata
-    from deploy.stimulus import present
+    from gradr_deploy.datasets import load_dataset
+    from gradr_deploy.encoding import RateEncoding
+    from gradr_deploy.netx_file import read_netx
+    from gradr_deploy.pipeline import DeployOptions, network_metadata
+    from gradr_deploy.stimulus import present
 
     net = read_netx(model)
     meta = network_metadata(net, DeployOptions(model=model))
@@ -70,7 +70,7 @@ def _inputs(model: Path, args: argparse.Namespace):
 
 def _ringbuffer_run(model: Path, spikes: np.ndarray, window: int) -> list[np.ndarray]:
     """The previous path: netx's network, RingBuffers, one compile per 250 samples."""
-    from deploy import lava_compat
+    from gradr_deploy import lava_compat
 
     lava_compat.install()
     from lava.lib.dl import netx
@@ -103,8 +103,8 @@ def _ringbuffer_run(model: Path, spikes: np.ndarray, window: int) -> list[np.nda
 
 
 def _lever(name: str, model: Path, net, spikes, window) -> dict:
-    from deploy.lava_exact import exact_run
-    from deploy.lava_graph import run_in_process
+    from gradr_deploy.lava_exact import exact_run
+    from gradr_deploy.lava_graph import run_in_process
 
     start = time.perf_counter()
     if name == "netx-ringbuffer":

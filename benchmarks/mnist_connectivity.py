@@ -113,7 +113,7 @@ def settings(args: argparse.Namespace, variant: str, target: dict[int, float] | 
 def run_one(name: str, variant: str, target: dict[int, float] | None, seed: int,
             args: argparse.Namespace) -> dict[str, Any]:
     """Train (or resume), evaluate in Lava on the test set, return the result row."""
-    from deploy.pipeline import DeployOptions, deploy_network
+    from gradr_deploy.pipeline import DeployOptions, deploy_network
     from gradr_lava.train import TrainOptions, train
 
     out = args.out / Path(args.model).stem / name  # one folder per model config
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.variants:
         prune_options(variant, 0.5)  # unknown names stop here, before hours of work
 
-    from deploy.atomic import atomic_path, write_json
+    from gradr_deploy.atomic import atomic_path, write_json
 
     args.results.mkdir(parents=True, exist_ok=True)
     if not args.report:

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     target = 1.0 - args.target if args.target > 0.5 else args.target
 
-    from deploy.atomic import atomic_path, write_json
+    from gradr_deploy.atomic import atomic_path, write_json
 
     started = time.perf_counter()
     plan: list[tuple[str, str, float | None, dict[str, Any]]] = [("dense", "none", None, {})]

@@ -70,7 +70,7 @@ def plot(rows: list[dict[str, Any]], path: Path, epochs: int | None = None) -> N
 
 def _save(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     if args.results:
-        from deploy.atomic import write_json
+        from gradr_deploy.atomic import write_json
 
         write_json(args.results, {"machine": machine(), "epochs": args.epochs, "rows": rows})
 
@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-    from deploy.atomic import atomic_path, write_json
-    from deploy.errors import InputError
-    from deploy.mapping import map_file
+    from gradr_deploy.atomic import atomic_path, write_json
+    from gradr_deploy.errors import InputError
+    from gradr_deploy.mapping import map_file
     from gradr_lava.core_budget import plan_budget
 
     started = time.perf_counter()

@@ -1,8 +1,8 @@
 """How closely snnTorch, reading our NIR export, reproduces Lava's output spike counts.
 
-For each netx network: export it to NIR (``deploy.interop.nir_export``), load the graph with
+For each netx network: export it to NIR (``gradr_deploy.interop.nir_export``), load the graph with
 snnTorch's ``import_from_nir`` (float32), run both on the same input, and compare every
-(sample, output neuron) spike count with Lava's integer grid (``deploy.lava_exact``, which
+(sample, output neuron) spike count with Lava's integer grid (``gradr_deploy.lava_exact``, which
 agrees with Lava's CPU simulator spike for spike). Inputs: the network's own test encoding for
 gradr-lava files (digits), Bernoulli spikes (rate ``--rate``) for the lava-dl files.
 
@@ -26,11 +26,11 @@ SHARED = REPO.parent / "shared" / "data" / "netx"
 
 
 def _stimulus(model: Path, samples: int, steps: int, rate: float) -> tuple[np.ndarray, int, str]:
-    from deploy.datasets import load_digits
-    from deploy.encoding import encoding_from_dict
-    from deploy.metadata import METADATA_ATTR, NetworkMetadata
-    from deploy.netx_file import read_netx
-    from deploy.stimulus import present
+    from gradr_deploy.datasets import load_digits
+    from gradr_deploy.encoding import encoding_from_dict
+    from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
+    from gradr_deploy.netx_file import read_netx
+    from gradr_deploy.stimulus import present
 
     network = read_netx(model)
     if METADATA_ATTR in network.attrs:
@@ -52,9 +52,9 @@ def measure(model: Path, samples: int, steps: int, rate: float) -> dict:
     import torch
     from snntorch.import_nir import import_from_nir
 
-    from deploy import lava_exact
-    from deploy.interop.nir_export import export_nir
-    from deploy.netx_file import read_netx
+    from gradr_deploy import lava_exact
+    from gradr_deploy.interop.nir_export import export_nir
+    from gradr_deploy.netx_file import read_netx
 
     spikes, window, source = _stimulus(model, samples, steps, rate)
     lava = lava_exact.exact_run(read_netx(model), spikes, window).output.sum(axis=2)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * r['count_agreement']:>11.2f}% {100 * r['prediction_agreement']:>11.2f}% "
               f"{r['lava_spikes']:>11} {r['snntorch_spikes']:>9}")
     if args.json:
-        from deploy.atomic import write_json
+        from gradr_deploy.atomic import write_json
 
         write_json(args.json, {"rows": rows, "machine": machine(with_torch=True),
                                "command": "python benchmarks/nir_agreement.py "

@@ -178,7 +178,7 @@ def _encode(data_dir: Path, batches: int, out: Path) -> None:
     """Rate-code ``batches`` x 128 MNIST training images over 8 steps (seed 0) into ``out``."""
     import numpy as np
 
-    from deploy.datasets import load_dataset
+    from gradr_deploy.datasets import load_dataset
 
     train = load_dataset("mnist", data_dir).train
     rng = np.random.default_rng(0)
@@ -291,7 +291,7 @@ def main() -> None:
     if args.torchrun:
         report["torchrun"] = _torchrun(args)
     if args.json:
-        from deploy.atomic import write_json
+        from gradr_deploy.atomic import write_json
 
         write_json(args.json, report)
 

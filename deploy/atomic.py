@@ -60,7 +60,7 @@ def check_writable(directory: str | os.PathLike[str]) -> Path:
     Raises:
         InputError: it cannot be created or written (the message names the path and why).
     """
-    from deploy.errors import InputError
+    from gradr_deploy.errors import InputError
 
     directory = Path(directory)
     try:
@@ -90,7 +90,7 @@ def directory_lock(directory: str | os.PathLike[str]) -> Iterator[Path]:
     """
     import fcntl
 
-    from deploy.errors import InputError
+    from gradr_deploy.errors import InputError
 
     directory = check_writable(directory)
     path = directory / LOCK_NAME

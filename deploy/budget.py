@@ -1,7 +1,7 @@
 """Core budget: a pure utilization report and a check that raises with a concrete fix.
 
 Like nengo-loihi's ``validate``: :func:`utilization` only reports, :func:`check_budget` raises
-:class:`~deploy.errors.BudgetError` (exit code 3) naming the layers that consume most, the
+:class:`~gradr_deploy.errors.BudgetError` (exit code 3) naming the layers that consume most, the
 resource that limits them, the need and the limit, and suggestions computed by re-running the
 partitioner on the layer with fewer synapses (random pruning) or fewer weight bits.
 """
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from deploy.errors import BudgetError
-from deploy.mapping import Connectivity, LayerMapping, NetworkMapping, partition
-from deploy.profiles import HardwareProfile
+from gradr_deploy.errors import BudgetError
+from gradr_deploy.mapping import Connectivity, LayerMapping, NetworkMapping, partition
+from gradr_deploy.profiles import HardwareProfile
 
 _UNITS = {"neurons": "neurons", "input_axons": "axons", "output_axons": "axons"}
 _TRIES = 5  # candidate fixes tried per suggestion (each verified by re-partitioning)

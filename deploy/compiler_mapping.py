@@ -1,10 +1,11 @@
 """Turn the compiler model's placement of a layer into the mapper's :class:`LayerMapping`.
 
-For a profile with a ``[compiler]`` table (``loihi2``), :func:`deploy.mapping.map_network`
-places every layer as the modelled Intel compiler does (:mod:`deploy.compiler_model`) instead of
-with its own packing, so the core counts that decide a budget are the compiler's. The
-per-core arrays the rest of the toolchain reads (neurons, input axons, output axons, synapse
-memory in bits) are derived here, with the nonzero connectivity kept for the energy model.
+For a profile with a ``[compiler]`` table (``loihi2``),
+:func:`gradr_deploy.mapping.map_network` places every layer as the modelled Intel compiler does
+(:mod:`gradr_deploy.compiler_model`) instead of with its own packing, so the core counts that
+decide a budget are the compiler's. The per-core arrays the rest of the toolchain reads
+(neurons, input axons, output axons, synapse memory in bits) are derived here, with the nonzero
+connectivity kept for the energy model.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ import math
 
 import numpy as np
 
-from deploy.compiler_model import (
+from gradr_deploy.compiler_model import (
     Capacity,
     CompiledLayer,
     capacity_of,
     compile_dense,
     compile_tiled,
 )
-from deploy.errors import InputError
-from deploy.netx_file import Layer
-from deploy.profiles import HardwareProfile
+from gradr_deploy.errors import InputError
+from gradr_deploy.netx_file import Layer
+from gradr_deploy.profiles import HardwareProfile
 
 PLACED_KINDS = frozenset({"input", "dense", "dense_rec", "conv"})
 

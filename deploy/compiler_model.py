@@ -4,7 +4,8 @@ Intel's compiler (lava-loihi) is closed. When it runs a network it prints, per l
 resources of one core (AxonIn, NeuronGr, Neurons, Synapses, AxonMap, AxonMem, Total) and the
 cores the layer takes; lava-dl's tutorials kept those printouts for Oxford, MNIST, PilotNet and
 YOLO-KP. This module reproduces them (``docs/mapping.md`` lists every printed row beside the
-model's) with the constants of a profile's ``[compiler]`` table (:mod:`deploy.compiler_profile`):
+model's) with the constants of a profile's ``[compiler]`` table
+(:mod:`gradr_deploy.compiler_profile`):
 
 - **Dense layers** are split into neuron groups, one per core. Every input axon of the layer
   reaches every core (zero weights are stored: ``count_zero_weights``), and its synapses into
@@ -37,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from deploy.compiler_profile import CompilerModel
-from deploy.errors import BudgetError
-from deploy.netx_file import Layer, weight_format
+from gradr_deploy.compiler_profile import CompilerModel
+from gradr_deploy.errors import BudgetError
+from gradr_deploy.netx_file import Layer, weight_format
 
 COLUMNS = ("axon_in", "neuron_groups", "neurons", "synapses", "axon_map", "axon_mem")
 HEADINGS = ("AxonIn", "NeuronGr", "Neurons", "Synapses", "AxonMap", "AxonMem")

@@ -1,7 +1,7 @@
 """The constants of a model of Intel's Loihi 2 compiler: a profile's ``[compiler]`` table.
 
 Intel's compiler (lava-loihi, closed source) prints how it splits each layer over cores. The
-``loihi2`` profile models what those printouts show (see :mod:`deploy.compiler_model` for the
+``loihi2`` profile models what those printouts show (see :mod:`gradr_deploy.compiler_model` for the
 rules and ``docs/mapping.md`` for the fit). Releases of the compiler differ in capacity and in
 how they split layers; each release is a ``[compiler.releases.NAME]`` table and ``release``
 selects one. Every constant carries a ``<key>_source`` string, and ``--set KEY=VALUE`` overrides
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 
 SPLIT_RULES = ("max-group", "iterative")
 ROW_STATISTICS = ("max", "mean")

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from deploy.profiles import HardwareProfile
+from gradr_deploy.profiles import HardwareProfile
 
 
 def block_bits(synapses: np.ndarray | int, bits: int, profile: HardwareProfile) -> np.ndarray:

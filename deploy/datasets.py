@@ -2,7 +2,7 @@
 
 Both the training side and the deployment side load test data through this module, so it
 imports only numpy and the standard library (scikit-learn is imported inside
-:func:`load_digits`; tqdm draws the download progress bar on a terminal, deploy.progress).
+:func:`load_digits`; tqdm draws the download progress bar on a terminal, gradr_deploy.progress).
 
 Every loader returns a :class:`Dataset` whose images are float32 intensities in [0, 1] with
 shape ``(N, H, W)`` and whose labels are int64 class indices with shape ``(N,)``.
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.atomic import atomic_path
-from deploy.errors import InputError
+from gradr_deploy.atomic import atomic_path
+from gradr_deploy.errors import InputError
 
 __all__ = [
     "DATASETS",
@@ -437,7 +437,7 @@ class _Progress:
     """Download progress for one file on stderr (a bar on a terminal, lines in a log)."""
 
     def __init__(self, filename: str, url: str, total_bytes: int, enabled: bool) -> None:
-        from deploy.progress import progress
+        from gradr_deploy.progress import progress
 
         if enabled:
             print(f"downloading {url}", file=sys.stderr, flush=True)

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 
 __all__ = ["ENCODINGS", "DirectEncoding", "Encoding", "RateEncoding", "encode_samples",
            "encoding_from_dict"]

@@ -1,6 +1,6 @@
 """Energy and latency per inference from activity counts, on Loihi and on a CPU/GPU.
 
-Inputs: a :class:`~deploy.mapping.NetworkMapping` and, per layer index, the spikes that layer
+Inputs: a :class:`~gradr_deploy.mapping.NetworkMapping` and, per layer index, the spikes that layer
 emitted during one inference: an array of shape ``(time_steps,)`` (spikes per step), a scalar
 total, or ``(time_steps, neurons)`` per neuron. Key ``"input"`` holds spikes entering a network
 whose first layer is not an ``input`` layer.
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from deploy.errors import InputError
-from deploy.mapping import LayerMapping, NetworkMapping
-from deploy.profiles import HardwareProfile, load_conventional_devices
+from gradr_deploy.errors import InputError
+from gradr_deploy.mapping import LayerMapping, NetworkMapping
+from gradr_deploy.profiles import HardwareProfile, load_conventional_devices
 
 PJ = 1e-12
 NS = 1e-9
@@ -102,7 +102,7 @@ def estimate_energy(
     """Estimate the energy and latency of one inference (see the module docstring).
 
     Args:
-        mapping: the network placed on a profile (:func:`deploy.mapping.map_file`).
+        mapping: the network placed on a profile (:func:`gradr_deploy.mapping.map_file`).
         spikes: per layer index, the spikes it emitted in one inference: shape
             ``(time_steps,)``, a scalar total, or ``(time_steps, neurons)``. Layers left out
             emitted nothing.

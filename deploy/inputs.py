@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 
 MAX_PAYLOAD = 255  # graded payloads travel as 8-bit messages
 

@@ -10,7 +10,7 @@ is built with netx's own blocks from the file's own parameters, exactly as
 ``optimize_weight_bits``, biases, clamped delays, and the flatten-before-dense transpose. So each
 copy computes what the file computes, in Lava's fixed-point models.
 
-Imports Lava and netx (through :mod:`deploy.lava_compat`).
+Imports Lava and netx (through :mod:`gradr_deploy.lava_compat`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import h5py
 import numpy as np
 from scipy.sparse import block_diag, csr_matrix
 
-from deploy import lava_compat
-from deploy.netx_file import dense_delays
+from gradr_deploy import lava_compat
+from gradr_deploy.netx_file import dense_delays
 
 lava_compat.install()
 from lava.lib.dl import netx  # noqa: E402
@@ -94,7 +94,7 @@ def build_copies(path: str | Path, copies: int, window: int,
     """Build ``copies`` copies of the netx network in ``path``, reset every ``window`` steps.
 
     Args:
-        path: netx HDF5 file (validated already by :func:`deploy.netx_file.read_netx`).
+        path: netx HDF5 file (validated already by :func:`gradr_deploy.netx_file.read_netx`).
         copies: copies side by side (>= 1).
         window: netx ``reset_interval`` (steps per sample).
         input_shape: netx ``(x, y, f)`` for conv-first networks, else None.

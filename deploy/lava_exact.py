@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deploy import lava_compat
-from deploy.netx_file import Layer, NetxNetwork, dense_delays
+from gradr_deploy import lava_compat
+from gradr_deploy.netx_file import Layer, NetxNetwork, dense_delays
 
 lava_compat.install()
 from lava.lib.dl.netx.utils import optimize_weight_bits  # noqa: E402
@@ -294,11 +294,11 @@ def exact_run(network: NetxNetwork, spikes: np.ndarray, window: int,
     """Every layer's spikes for input ``spikes`` ``(N, F, window)`` presented back to back.
 
     The samples form ``streams`` streams of ``ceil(N / streams)`` consecutive samples, each
-    presented back to back from step 1 of a run (as :func:`deploy.lava_sim.run_lava` runs one
+    presented back to back from step 1 of a run (as :func:`gradr_deploy.lava_sim.run_lava` runs one
     stream per network copy); a sample's neighbours matter only within its stream.
 
     Args:
-        network: the netx file as read by :func:`deploy.netx_file.read_netx`.
+        network: the netx file as read by :func:`gradr_deploy.netx_file.read_netx`.
         spikes: per sample, its input (0/1, or graded integers), drain steps included; ``F`` in
             C order of the stored input shape (``(f, y, x)`` for conv-first networks).
         window: steps per sample; Lava resets each layer every ``window`` steps.

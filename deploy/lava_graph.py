@@ -1,11 +1,11 @@
-"""Run a netx network in Lava, in this process: the worker side of :mod:`deploy.lava_sim`.
+"""Run a netx network in Lava, in this process: the worker side of :mod:`gradr_deploy.lava_sim`.
 
-Builds ``copies`` copies of the network side by side (:mod:`deploy.lava_copies`), streams each
-copy's samples through memory-mapped files (:mod:`deploy.lava_io.files`) and records every
-layer. :mod:`deploy.lava_sim` runs this in a worker process (:mod:`deploy.lava_worker`) so an
-interrupt can stop every Lava process at once.
+Builds ``copies`` copies of the network side by side (:mod:`gradr_deploy.lava_copies`),
+streams each copy's samples through memory-mapped files (:mod:`gradr_deploy.lava_io.files`) and
+records every layer. :mod:`gradr_deploy.lava_sim` runs this in a worker process
+(:mod:`gradr_deploy.lava_worker`) so an interrupt can stop every Lava process at once.
 
-Imports Lava (through :mod:`deploy.lava_compat`) and, through netx, torch.
+Imports Lava (through :mod:`gradr_deploy.lava_compat`) and, through netx, torch.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy import lava_compat
-from deploy.lava_sim import DEFAULT_COPIES, PROGRESS_STEPS, LavaRun, run_config
+from gradr_deploy import lava_compat
+from gradr_deploy.lava_sim import DEFAULT_COPIES, PROGRESS_STEPS, LavaRun, run_config
 
 lava_compat.install()
 from lava.magma.core.run_conditions import RunSteps  # noqa: E402
@@ -63,9 +63,9 @@ def run_in_process(
     """Present each sample's spikes to the netx network in ``path`` and record every layer.
 
     ``copies`` copies of the network run side by side in one Lava graph
-    (:mod:`deploy.lava_copies`); copy ``c`` presents samples ``c * G .. (c + 1) * G - 1``
+    (:mod:`gradr_deploy.lava_copies`); copy ``c`` presents samples ``c * G .. (c + 1) * G - 1``
     back to back (``G = ceil(N / copies)``), all in one run of ``G * window`` steps. Input and
-    recordings go through memory-mapped files (:mod:`deploy.lava_io`). The run is split into
+    recordings go through memory-mapped files (:mod:`gradr_deploy.lava_io`). The run is split into
     stretches of :data:`PROGRESS_STEPS` steps only to report progress.
 
     Args:
@@ -78,11 +78,11 @@ def run_in_process(
         progress: called with the number of samples finished after each stretch.
         record_hidden: record every layer; False records only the output layer.
         sparse: block-diagonal ``Sparse`` synapses for dense layers (else ``Dense``).
-        summed: binary spikes through Lava's graded-input path (:mod:`deploy.lava_copies`).
+        summed: binary spikes through Lava's graded-input path (:mod:`gradr_deploy.lava_copies`).
         input_message_bits: payload bits of the input spikes (0 binary, > 0 graded).
     """
-    from deploy.lava_copies import build_copies
-    from deploy.lava_io.files import FileSink, FileSource
+    from gradr_deploy.lava_copies import build_copies
+    from gradr_deploy.lava_io.files import FileSink, FileSource
 
     path = Path(path)
     if spikes.ndim != 3 or spikes.shape[-1] != window:

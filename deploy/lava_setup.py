@@ -8,14 +8,14 @@ this step only has to:
 
 1. install the two wheels with ``--no-deps --ignore-requires-python`` (:data:`LAVA_PACKAGES`);
 2. write a start-up hook (:data:`HOOK_NAME`, a ``.pth`` file in site-packages) that registers
-   :mod:`deploy.lava_compat`'s import fixes in every interpreter of the environment, so that a
+   :mod:`gradr_deploy.lava_compat`'s import fixes in every interpreter of the environment, so that a
    lava-dl user's own ``import lava.lib.dl.slayer`` / ``from lava.lib.dl import netx`` works
    without importing gradr-lava first. The hook costs one small import at start-up (no torch,
    no Lava) and does nothing when ``GRADR_LAVA_COMPAT=0``;
 3. check both imports in a fresh interpreter.
 
 Commands that need Lava call :func:`require_lava` first, which raises
-:class:`~deploy.errors.BackendUnavailableError` (exit code 4) naming this command.
+:class:`~gradr_deploy.errors.BackendUnavailableError` (exit code 4) naming this command.
 
 Only the standard library is imported.
 """
@@ -29,13 +29,13 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from deploy.errors import BackendUnavailableError
+from gradr_deploy.errors import BackendUnavailableError
 
 LAVA_PACKAGES = ("lava-nc==0.10.0", "lava-dl==0.6.0")
 HOOK_NAME = "gradr_lava_compat.pth"
 # one line: .pth files execute lines that start with "import"; a broken or removed package must
 # not print an error at every interpreter start, hence the try
-HOOK_LINE = ("import sys; exec('try:\\n import deploy.lava_startup\\nexcept Exception:\\n "
+HOOK_LINE = ("import sys; exec('try:\\n import gradr_deploy.lava_startup\\nexcept Exception:\\n "
              "pass')\n")
 CHECK = "import lava.proc.lif.process, lava.lib.dl.slayer; from lava.lib.dl import netx"
 SETUP_COMMAND = "gradr-lava setup-lava"

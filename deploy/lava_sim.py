@@ -4,9 +4,9 @@ Samples are presented back to back: each occupies a window of ``window`` steps (
 then empty drain steps) and netx resets every neuron every ``window`` steps, staggered by one
 step per layer so that each layer resets exactly when its part of the previous sample has
 passed. ``copies`` copies of the network run side by side in one Lava graph, each on its own
-share of the samples (:mod:`deploy.lava_graph`); the graph is built and compiled once.
+share of the samples (:mod:`gradr_deploy.lava_graph`); the graph is built and compiled once.
 
-The run happens in a worker process (:mod:`deploy.lava_worker`) in a session of its own, with
+The run happens in a worker process (:mod:`gradr_deploy.lava_worker`) in a session of its own, with
 every Lava process below it. :func:`run_lava` follows its progress; on an interrupt (Ctrl-C,
 SIGTERM, SIGHUP, or any exception), or when the run stops advancing for ``stall_seconds``, it
 kills the whole worker session and frees the shared memory Lava had allocated, so no process
@@ -15,7 +15,7 @@ and no ``/dev/shm`` segment outlives the call.
 Targets: ``lava-sim`` is Lava's CPU backend (``Loihi2SimCfg``, fixed point, bit-accurate to
 Loihi's integer arithmetic). ``loihi2`` builds ``Loihi2HwCfg`` and needs Intel's lava-loihi
 package, which is not public; without it :func:`run_config` raises
-:class:`~deploy.errors.BackendUnavailableError`.
+:class:`~gradr_deploy.errors.BackendUnavailableError`.
 
 Imports numpy only; the worker imports Lava.
 """
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.errors import BackendUnavailableError, InputError
+from gradr_deploy.errors import BackendUnavailableError, InputError
 
 TARGETS = ("lava-sim", "loihi2")
 DEFAULT_COPIES = 32  # network copies side by side in one Lava graph (benchmarks/lava_throughput)
@@ -82,7 +82,7 @@ class LavaRun:
 
 def run_config(target: str) -> Any:
     """The Lava run configuration for ``target`` (see module docstring)."""
-    from deploy import lava_compat
+    from gradr_deploy import lava_compat
 
     lava_compat.install()
     from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
@@ -121,7 +121,7 @@ def plan_copies(density: float, samples: int, target: str, limit: int | None = N
 
 def copies_limit(network) -> int | None:
     """The most copies the network can be built with (delayed dense layers), or None."""
-    from deploy.lava_copies import max_delay_copies
+    from gradr_deploy.lava_copies import max_delay_copies
 
     delayed = [np.asarray(layer.weight).size for layer in network.layers
                if layer.kind == "dense" and layer.delay is not None and np.any(layer.delay)]
@@ -143,7 +143,7 @@ def run_lava(
     """Present each sample's spikes to the netx network in ``path`` and record every layer.
 
     Args:
-        path: netx HDF5 file (already validated by :func:`deploy.netx_file.read_netx`).
+        path: netx HDF5 file (already validated by :func:`gradr_deploy.netx_file.read_netx`).
         spikes: ``(N, F, window)`` input spikes per sample, drain steps included; ``F`` in
             C order of the stored input shape.
         window: steps per sample; neuron states are reset every ``window`` steps.
@@ -165,7 +165,7 @@ def run_lava(
         raise ValueError(f"spikes must be (N, F, {window}), got {spikes.shape}")
     run_config(target)  # fail before any work if the target is unavailable
     if copies is None:
-        from deploy.netx_file import read_netx
+        from gradr_deploy.netx_file import read_netx
 
         network = read_netx(path)
         copies = plan_copies(network_density(network), len(spikes), target,
@@ -213,7 +213,7 @@ def _run_worker(job_dir: Path, progress: Callable[[int], None] | None, stall_sec
     """Run the worker to completion, or kill its whole session and free its shared memory."""
     stderr = open(job_dir / "stderr.txt", "w+b")
     process = subprocess.Popen(
-        [sys.executable, "-m", "deploy.lava_worker", str(job_dir)], stdout=subprocess.PIPE,
+        [sys.executable, "-m", "gradr_deploy.lava_worker", str(job_dir)], stdout=subprocess.PIPE,
         stderr=stderr, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     try:

@@ -1,6 +1,7 @@
-"""Run at interpreter start-up by the ``gradr_lava_compat.pth`` hook (:mod:`deploy.lava_setup`).
+"""Run at interpreter start-up by the ``gradr_lava_compat.pth`` hook
+(:mod:`gradr_deploy.lava_setup`).
 
-Registers :mod:`deploy.lava_compat`'s meta-path finder, which only acts when Lava's three
+Registers :mod:`gradr_deploy.lava_compat`'s meta-path finder, which only acts when Lava's three
 affected modules are imported, so that ``import lava...`` works on Python 3.11 in any script
 of the environment. Set ``GRADR_LAVA_COMPAT=0`` to start an interpreter without it.
 """
@@ -8,6 +9,6 @@ of the environment. Set ``GRADR_LAVA_COMPAT=0`` to start an interpreter without 
 import os
 
 if os.environ.get("GRADR_LAVA_COMPAT", "1") != "0":
-    from deploy import lava_compat
+    from gradr_deploy import lava_compat
 
     lava_compat.install()

@@ -1,6 +1,7 @@
-"""``python -m deploy.lava_worker JOB_DIR``: run one Lava job for :func:`deploy.lava_sim.run_lava`.
+"""``python -m gradr_deploy.lava_worker JOB_DIR``: one Lava job for
+:func:`gradr_deploy.lava_sim.run_lava`.
 
-``JOB_DIR`` holds ``job.json`` (the arguments of :func:`deploy.lava_graph.run_in_process`) and
+``JOB_DIR`` holds ``job.json`` (the arguments of :func:`gradr_deploy.lava_graph.run_in_process`) and
 ``spikes.npy`` (the input). The worker writes ``layer<k>.npy`` (each recorded layer's spikes,
 ``(N, neurons, window)`` uint8) and ``result.json``, prints ``progress <samples>`` lines on
 stdout as the run advances, and records the name of every shared-memory segment Lava creates
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.lava_sim import SHM_LOG, free_shared_memory
+from gradr_deploy.lava_sim import SHM_LOG, free_shared_memory
 
 
 def _log_shared_memory(folder: Path) -> None:
@@ -68,8 +69,8 @@ def main(argv: list[str]) -> int:
     job = json.loads((folder / "job.json").read_text())
     _die_with_parent(folder, int(job["parent"]))
     _log_shared_memory(folder)
-    from deploy.lava_copies import CopiesUnsupported
-    from deploy.lava_graph import run_in_process
+    from gradr_deploy.lava_copies import CopiesUnsupported
+    from gradr_deploy.lava_graph import run_in_process
 
     spikes = np.load(folder / "spikes.npy", mmap_mode="r")
 

@@ -1,6 +1,6 @@
 """Proven lower bounds on the cores a layer needs, beyond the per-resource counting bounds.
 
-The counting bounds in :func:`deploy.mapping.lower_bounds` ignore what depends on how neurons
+The counting bounds in :func:`gradr_deploy.mapping.lower_bounds` ignore what depends on how neurons
 are grouped and ordered on a core: the zeros a dense run stores between an axon's first and
 last target and the index bits of sparse synapses. This module bounds those too, for any
 placement (any grouping of neurons into cores, any order within a core, dense or sparse per
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.cost import block_bits, index_bits
-from deploy.profiles import HardwareProfile
+from gradr_deploy.cost import block_bits, index_bits
+from gradr_deploy.profiles import HardwareProfile
 
 PAIRWISE_MAX_NEURONS = 2048
 PAIRWISE_MAX_WORK = 4e9  # N^2 * A multiply-adds for the neuron-pair table

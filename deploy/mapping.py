@@ -19,8 +19,8 @@ The packing is greedy: each core takes the longest run that fits (binary search 
 vectorised cost evaluation), which is optimal for the order; :func:`map_file` also tries two
 other orders for dense layers. Per layer the result reports a proven lower bound on the cores
 any placement needs: the counting bounds of :func:`lower_bounds`, refined on first use by
-:mod:`deploy.lower_bound` (:class:`LayerBounds`). Conv layers are costed synapse by synapse (no
-weight sharing), which is conservative for hardware that shares conv kernels.
+:mod:`gradr_deploy.lower_bound` (:class:`LayerBounds`). Conv layers are costed synapse by synapse
+(no weight sharing), which is conservative for hardware that shares conv kernels.
 """
 
 from __future__ import annotations
@@ -34,18 +34,18 @@ from typing import Any
 
 import numpy as np
 
-from deploy.compiler_model import CompiledLayer, layer_summary
-from deploy.cost import block_bits, envelope, index_bits
-from deploy.errors import BudgetError, InputError
-from deploy.lower_bound import (
+from gradr_deploy.compiler_model import CompiledLayer, layer_summary
+from gradr_deploy.cost import block_bits, envelope, index_bits
+from gradr_deploy.errors import BudgetError, InputError
+from gradr_deploy.lower_bound import (
     LayerStats,
     axon_lower_bound,
     layer_stats,
     memory_lower_bound,
     refine_cores,
 )
-from deploy.netx_file import Layer, NetxNetwork, delay_bits, weight_format
-from deploy.profiles import HardwareProfile, load_profile
+from gradr_deploy.netx_file import Layer, NetxNetwork, delay_bits, weight_format
+from gradr_deploy.profiles import HardwareProfile, load_profile
 
 RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_memory")
 SYNAPSE_KINDS = frozenset({"dense", "dense_rec", "conv"})
@@ -98,7 +98,7 @@ class LayerMapping:
     core_inputs: tuple[np.ndarray, ...] = field(repr=False)  # per core: presynaptic neurons
     fan_out_synapses: int = 0  # nonzero synapses leaving this layer (into the next)
     connections: int = 0  # dense-equivalent connections into the layer (an ANN's MACs)
-    # what the partition was computed from (for what-if re-partitioning in deploy.budget)
+    # what the partition was computed from (for what-if re-partitioning in gradr_deploy.budget)
     connectivity: Connectivity | None = field(default=None, repr=False, compare=False)
     out_cost: np.ndarray | None = field(default=None, repr=False, compare=False)
     # the compiler model's placement (profiles with a [compiler] table), else None
@@ -504,11 +504,11 @@ def map_file(
     """Read a netx file or a NIR graph and map it onto ``hardware`` (profile name or TOML).
 
     A conv-first network without an input layer is mapped with the input shape gradr-lava
-    recorded in the file (:mod:`deploy.metadata`) or the NIR graph's input type. A NIR graph
-    is converted as :mod:`deploy.interop.nir_import` describes. Dense layers may be packed
+    recorded in the file (:mod:`gradr_deploy.metadata`) or the NIR graph's input type. A NIR graph
+    is converted as :mod:`gradr_deploy.interop.nir_import` describes. Dense layers may be packed
     in another neuron order when that needs fewer cores (see :func:`map_network`).
     """
-    from deploy.interop import read_network
+    from gradr_deploy.interop import read_network
 
     net, input_shape, _notes = read_network(path)
     return map_network(net, load_profile(hardware, overrides), input_shape)
@@ -523,7 +523,7 @@ def map_network(
 
     The one mapping path of the toolchain: ``map``, ``deploy``, ``train --fit-cores`` and the
     Python API all call it. For a profile with a ``[compiler]`` model (``loihi2``) each layer
-    is placed as Intel's compiler is modelled to place it (:mod:`deploy.compiler_model`), and
+    is placed as Intel's compiler is modelled to place it (:mod:`gradr_deploy.compiler_model`), and
     ``best_partition_cores`` says what the best partition under that cost model needs. Else
     the greedy partitioner runs, and a dense layer whose cores exceed its counting bounds is
     also packed in two other neuron orders, keeping the order needing fewest cores
@@ -626,7 +626,7 @@ def _compiled_mapping(
     label: str,
 ) -> LayerMapping:
     """A layer placed by the compiler model, as a :class:`LayerMapping`."""
-    from deploy import compiler_mapping as cm
+    from gradr_deploy import compiler_mapping as cm
 
     compiled = cm.compile_layer(layer, profile, label)
     row_core = compiled.core_of[conn.order]
@@ -657,7 +657,7 @@ def _compiled_mapping(
 def _release_cores(net: NetxNetwork, profile: HardwareProfile, selected: int) -> dict[str, int]:
     """Total cores under every release of the profile's compiler model (empty without one);
     ``selected``: the total already mapped under the profile's own release."""
-    from deploy import compiler_mapping as cm
+    from gradr_deploy import compiler_mapping as cm
 
     if profile.compiler is None:
         return {}
@@ -679,7 +679,7 @@ class LayerBounds(Mapping[str, int]):
     """Per-resource lower bounds on a layer's cores, refined on first use.
 
     Starts from the counting bounds of :func:`lower_bounds`; where they are below the cores
-    found, the first lookup runs :func:`deploy.lower_bound.refine_cores` (small layers only)
+    found, the first lookup runs :func:`gradr_deploy.lower_bound.refine_cores` (small layers only)
     and explains any remaining gap in :attr:`note`. Mapping callers that only need the cores
     (e.g. a planner mapping many candidate layers) never pay for it.
     """
@@ -733,7 +733,8 @@ def _refine(
     bits: int,
     profile: HardwareProfile,
 ) -> tuple[dict[str, int], str]:
-    """Counting bounds raised by :mod:`deploy.lower_bound` where they are below the cores found.
+    """Counting bounds raised by :mod:`gradr_deploy.lower_bound` where they are below the cores
+    found.
 
     Synapse memory only for layers small enough for its pair tables; returns the bounds and a
     note explaining any remaining gap.

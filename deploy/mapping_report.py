@@ -18,8 +18,8 @@ import math
 import os
 from pathlib import Path
 
-from deploy.atomic import atomic_path, write_json
-from deploy.mapping import NetworkMapping
+from gradr_deploy.atomic import atomic_path, write_json
+from gradr_deploy.mapping import NetworkMapping
 
 COLUMNS = (
     "Layer", "Type", "Neurons", "Synapses", "AxonIn", "SynMem (KiB)", "Cores", "Limit", "LB",
@@ -104,9 +104,9 @@ def _cell(value: float, capacity: int | None, percent: bool) -> str:
 
 def compiler_rows(mapping: NetworkMapping, percent: bool) -> list[tuple[str, ...]]:
     """Intel's printout rows (one per placed layer, in layer order) as text cells."""
-    from deploy.compiler_mapping import capacity
-    from deploy.compiler_model import COLUMNS as USE_COLUMNS
-    from deploy.compiler_model import total_fraction
+    from gradr_deploy.compiler_mapping import capacity
+    from gradr_deploy.compiler_model import COLUMNS as USE_COLUMNS
+    from gradr_deploy.compiler_model import total_fraction
 
     model = mapping.hardware.compiler
     assert model is not None

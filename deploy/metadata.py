@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 
 METADATA_ATTR = "gradr_lava"
 SCHEMA_VERSION = 1

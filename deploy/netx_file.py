@@ -19,7 +19,7 @@ Axis conventions, as found in files written by lava-dl and as netx reads them:
 - Weights are integer mantissas stored as floats; netx truncates them with ``astype(int)``.
 
 Example:
-    >>> from deploy.netx_file import read_netx
+    >>> from gradr_deploy.netx_file import read_netx
     >>> net = read_netx("network.net")  # doctest: +SKIP
     >>> [(layer.kind, layer.neurons) for layer in net.layers]  # doctest: +SKIP
     [('dense', 256), ('dense', 200)]
@@ -38,7 +38,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 
 # --- HDF5 key names (lava-dl 0.6 export_hdf5 / netx hdf5.py) ---------------------------------
 LAYER_GROUP = "layer"
@@ -414,7 +414,7 @@ def _read_open(path: Path, handle: h5py.File) -> NetxNetwork:
 
 def _check_first_conv(path: Path, layer: Layer, attrs: Mapping[str, Any]) -> None:
     """A conv-first network must fit the input shape gradr-lava recorded for it."""
-    from deploy.metadata import recorded_input_shape
+    from gradr_deploy.metadata import recorded_input_shape
 
     if layer.kind != "conv" or layer.conv is None:
         return

@@ -1,8 +1,8 @@
-"""Write a :class:`~deploy.netx_file.NetxNetwork` as a netx HDF5 file (lava-dl 0.6 layout).
+"""Write a :class:`~gradr_deploy.netx_file.NetxNetwork` as a netx HDF5 file (lava-dl 0.6 layout).
 
-The inverse of :func:`deploy.netx_file.read_netx` for the layer kinds netx builds from a
+The inverse of :func:`gradr_deploy.netx_file.read_netx` for the layer kinds netx builds from a
 feed-forward file: ``input``, ``dense``, ``conv`` and ``flatten``. It lets a network that
-arrives in another format (a NIR graph, :mod:`deploy.interop.nir_import`) become a file that
+arrives in another format (a NIR graph, :mod:`gradr_deploy.interop.nir_import`) become a file that
 netx, Lava and every ``gradr-lava`` command read. The file is written to a temporary name and
 renamed into place, so a failed write never leaves half a file.
 
@@ -18,9 +18,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from deploy.atomic import atomic_path
-from deploy.errors import InputError
-from deploy.netx_file import (
+from gradr_deploy.atomic import atomic_path
+from gradr_deploy.errors import InputError
+from gradr_deploy.netx_file import (
     BIAS_KEY,
     DILATION_KEY,
     GROUPS_KEY,

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.mapping import NetworkMapping
-from deploy.netx_file import Layer, NetxNetwork
+from gradr_deploy.mapping import NetworkMapping
+from gradr_deploy.netx_file import Layer, NetxNetwork
 
 REFERENCE = ("Yik et al., Nature Communications 16, 1545 (2025); NeuroBench harness "
              "neurobench/metrics (connection_sparsity, activation_sparsity, "

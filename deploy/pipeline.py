@@ -7,8 +7,8 @@ user) -> build the test stimulus -> PyTorch reference forward (lava-dl blocks re
 file) -> Lava run, recording every layer's spikes -> compare spike by spike -> energy per
 inference from the measured activity -> write ``deploy.json``.
 
-Only :func:`deploy_network` touches torch and Lava, by importing :mod:`deploy.reference` and
-:mod:`deploy.lava_sim` when it runs.
+Only :func:`deploy_network` touches torch and Lava, by importing :mod:`gradr_deploy.reference` and
+:mod:`gradr_deploy.lava_sim` when it runs.
 """
 
 from __future__ import annotations
@@ -20,20 +20,20 @@ from typing import Any
 
 import numpy as np
 
-from deploy.atomic import atomic_path, check_writable, write_json
-from deploy.budget import check_budget
-from deploy.datasets import load_dataset
-from deploy.encoding import RateEncoding, encoding_from_dict
-from deploy.energy import INPUT_KEY, estimate_energy
-from deploy.errors import InputError
-from deploy.inputs import load_inputs
-from deploy.mapping import map_network
-from deploy.metadata import METADATA_ATTR, NetworkMetadata
-from deploy.netx_file import NetxNetwork, read_netx
-from deploy.neurobench import REFERENCE as NEUROBENCH_REFERENCE
-from deploy.neurobench import activation_sparsity, connection_sparsity, synaptic_operations
-from deploy.profiles import load_profile
-from deploy.stimulus import pad_window, present, run_window
+from gradr_deploy.atomic import atomic_path, check_writable, write_json
+from gradr_deploy.budget import check_budget
+from gradr_deploy.datasets import load_dataset
+from gradr_deploy.encoding import RateEncoding, encoding_from_dict
+from gradr_deploy.energy import INPUT_KEY, estimate_energy
+from gradr_deploy.errors import InputError
+from gradr_deploy.inputs import load_inputs
+from gradr_deploy.mapping import map_network
+from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
+from gradr_deploy.netx_file import NetxNetwork, read_netx
+from gradr_deploy.neurobench import REFERENCE as NEUROBENCH_REFERENCE
+from gradr_deploy.neurobench import activation_sparsity, connection_sparsity, synaptic_operations
+from gradr_deploy.profiles import load_profile
+from gradr_deploy.stimulus import pad_window, present, run_window
 
 DEPLOY_FILE = "deploy.json"
 SPIKES_FILE = "spikes.npz"
@@ -60,7 +60,7 @@ class DeployOptions:
     record_activity: bool = True  # False: record only the output layer (faster, no energy)
     copies: int | None = None  # network copies side by side in Lava (default: planned)
     save_spikes: bool = False  # write spikes.npz (inputs as presented, Lava's outputs)
-    inputs: Path | None = None  # the user's own input spikes (deploy.inputs), instead of a data set
+    inputs: Path | None = None  # the user's own input spikes (deploy/inputs.py), not a data set
 
 
 def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMetadata:
@@ -160,7 +160,7 @@ def activity_per_inference(
 
 
 def _bar(total: int, enabled: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
-    from deploy.progress import progress
+    from gradr_deploy.progress import progress
 
     bar = progress(total=total, desc="lava", unit="sample", enabled=enabled)
     return bar.update, bar.close
@@ -168,7 +168,7 @@ def _bar(total: int, enabled: bool) -> tuple[Callable[[int], None], Callable[[],
 
 def deploy_network(options: DeployOptions) -> dict[str, Any]:
     """Run the steps in the module docstring and return (and write) the deploy report."""
-    from deploy import lava_exact, lava_sim
+    from gradr_deploy import lava_exact, lava_sim
 
     lava_sim.run_config(options.target)  # a missing backend fails before any work
     network = read_netx(options.model)
@@ -328,7 +328,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
 
 def _training_forward(network: NetxNetwork, spikes: np.ndarray, input_shape, labels) -> dict:
     """lava-dl's SLAYER forward of the same file (what training computes), for comparison."""
-    from deploy import reference
+    from gradr_deploy import reference
 
     try:
         out = reference.reference_output(network, spikes, input_shape)

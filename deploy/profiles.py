@@ -5,7 +5,7 @@ constant has a neighbouring ``<key>_source`` string. Unknown values are ``nan`` 
 saying so. Load one by name or path, optionally overriding constants the way the CLI's
 ``--set key=value`` does:
 
-    >>> from deploy.profiles import load_profile
+    >>> from gradr_deploy.profiles import load_profile
     >>> p = load_profile("loihi1", {"chips": "4"})
     >>> (p.neurons_per_core, p.chips, p.sources["chips"])
     (1024, 4, 'override (--set chips=4)')
@@ -23,8 +23,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from deploy.compiler_profile import COMPILER_KEYS, CompilerModel, parse_compiler
-from deploy.errors import InputError
+from gradr_deploy.compiler_profile import COMPILER_KEYS, CompilerModel, parse_compiler
+from gradr_deploy.errors import InputError
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 CONVENTIONAL_FILE = PROFILE_DIR / "conventional.toml"

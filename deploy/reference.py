@@ -2,8 +2,8 @@
 
 This is what training computes (the "quantized PyTorch forward"). ``deploy`` reports it beside
 Lava as ``training_forward``, and ``train`` checks it against the exact reference
-(:mod:`deploy.lava_exact`, which is what Lava is compared with): for ``current_decay = 1`` they
-agree spike for spike, for other decays SLAYER rounds differently. The blocks are rebuilt from
+(:mod:`gradr_deploy.lava_exact`, which is what Lava is compared with): for ``current_decay = 1``
+they agree spike for spike, for other decays SLAYER rounds differently. The blocks are rebuilt from
 the file alone, so this works for any lava-dl user's network, not only gradr-lava's: CUBA
 neuron parameters come from the ``neuron/`` group through slayer's own ``neuron_params``
 translation and the weights are the stored 8-bit values divided by slayer's weight scale
@@ -11,7 +11,8 @@ translation and the weights are the stored 8-bit values divided by slayer's weig
 ``flatten`` with CUBA neurons, without axonal delays, biases or graded spikes; anything else
 raises :class:`ReferenceUnsupported`.
 
-Imports torch and lava-dl (through :mod:`deploy.lava_compat`): call only from the simulation step.
+Imports torch and lava-dl (through :mod:`gradr_deploy.lava_compat`): call only from the
+simulation step.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deploy import lava_compat
-from deploy.netx_file import Layer, NetxNetwork
+from gradr_deploy import lava_compat
+from gradr_deploy.netx_file import Layer, NetxNetwork
 
 lava_compat.install()
 import lava.lib.dl.slayer as slayer  # noqa: E402
@@ -87,7 +88,7 @@ class ReferenceNetwork(torch.nn.Module):
     """lava-dl blocks equivalent to a netx file, for inference.
 
     Args:
-        network: the file, as read by :func:`deploy.netx_file.read_netx`.
+        network: the file, as read by :func:`gradr_deploy.netx_file.read_netx`.
         input_shape: netx's ``(x, y, f)`` input shape for conv-first networks, else None.
     """
 

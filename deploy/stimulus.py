@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deploy.encoding import Encoding, encode_samples
+from gradr_deploy.encoding import Encoding, encode_samples
 
 
 def present(

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from deploy.atomic import atomic_path
-from deploy.errors import InputError
+from gradr_deploy.atomic import atomic_path
+from gradr_deploy.errors import InputError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor)

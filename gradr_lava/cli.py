@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deploy.errors import ToolchainError
+from gradr_deploy.errors import ToolchainError
 
 EXIT_CODES = """\
 exit codes:
@@ -81,7 +81,7 @@ def _add_data_flags(parser: argparse.ArgumentParser, help_text: str, required: b
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from deploy.lava_setup import require_lava
+    from gradr_deploy.lava_setup import require_lava
 
     require_lava("gradr-lava train")  # lava-dl's SLAYER blocks
     from gradr_lava.train import MODEL_FILE, TrainOptions, train
@@ -128,7 +128,7 @@ def _fmt(value: float | None) -> str:
 
 def _overrides(pairs: list[str] | None) -> dict[str, str]:
     """``--set KEY=VALUE`` pairs as a dict (values are parsed by the profile loader)."""
-    from deploy.errors import InputError
+    from gradr_deploy.errors import InputError
 
     overrides = {}
     for pair in pairs or []:
@@ -140,10 +140,10 @@ def _overrides(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    from deploy.atomic import check_writable
-    from deploy.budget import check_budget
-    from deploy.mapping import map_file
-    from deploy.mapping_report import format_table, write_mapping
+    from gradr_deploy.atomic import check_writable
+    from gradr_deploy.budget import check_budget
+    from gradr_deploy.mapping import map_file
+    from gradr_deploy.mapping_report import format_table, write_mapping
 
     out = check_writable(args.out or args.model.parent)
     mapping = map_file(args.model, args.hardware, _overrides(args.set))
@@ -155,8 +155,8 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    from deploy.lava_setup import require_lava
-    from deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
+    from gradr_deploy.lava_setup import require_lava
+    from gradr_deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
 
     require_lava("gradr-lava deploy")
 
@@ -204,7 +204,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_nir(args: argparse.Namespace) -> int:
-    from deploy.interop.nir_export import export_nir
+    from gradr_deploy.interop.nir_export import export_nir
 
     path = export_nir(args.model, args.out, dt=args.dt)
     print(f"wrote {path} (NIR graph; dt = {args.dt} s per time step)")
@@ -212,8 +212,8 @@ def _cmd_export_nir(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_nir(args: argparse.Namespace) -> int:
-    from deploy.interop.nir_import import read_nir
-    from deploy.netx_write import write_netx
+    from gradr_deploy.interop.nir_import import read_nir
+    from gradr_deploy.netx_write import write_netx
 
     imported = read_nir(args.graph, dt=args.dt)
     for note in imported.notes:
@@ -225,7 +225,7 @@ def _cmd_import_nir(args: argparse.Namespace) -> int:
 
 
 def _cmd_setup_lava(args: argparse.Namespace) -> int:
-    from deploy.lava_setup import setup_lava
+    from gradr_deploy.lava_setup import setup_lava
 
     setup_lava(tuple(args.pip_args or ()))
     return 0

@@ -2,7 +2,7 @@
 
 A config names the input encoding, the CUBA-LIF neuron parameters, the layers and the training
 hyperparameters. ``load_model_config`` accepts a path or the name of a shipped config
-(``digits-mlp``), validates every key and raises :class:`~deploy.errors.InputError` naming the
+(``digits-mlp``), validates every key and raises :class:`~gradr_deploy.errors.InputError` naming the
 file and the key on a mistake.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 
 # The configs live in the repository's models/; a wheel installs a copy under
 # <prefix>/share/gradr-lava/models (pyproject's data-files). A source tree wins over an install.
@@ -31,7 +31,7 @@ def model_dirs() -> list[Path]:
 
 @dataclass(frozen=True)
 class InputConfig:
-    """How images become input spikes (see ``deploy.encoding``)."""
+    """How images become input spikes (see ``gradr_deploy.encoding``)."""
 
     encoding: str = "rate"  # "rate" (binary spikes) or "direct" (graded payloads)
     time_steps: int = 16  # T: time steps a sample is presented

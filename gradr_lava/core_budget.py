@@ -1,8 +1,8 @@
 """Per-layer connectivity targets that make a network fit a Loihi core budget.
 
-The cost model is the mapper's own (:func:`deploy.mapping.map_network`): for each prunable layer
-the planner maps synthetic layers of the same shape whose weights are random 8-bit values with a
-random connectivity ``c``, on a grid of ``c``, and records the cores each needs. That gives
+The cost model is the mapper's own (:func:`gradr_deploy.mapping.map_network`): for each prunable
+layer the planner maps synthetic layers of the same shape whose weights are random 8-bit values
+with a random connectivity ``c``, on a grid of ``c``, and records the cores each needs. That gives
 ``c_max(layer, k)``, the highest connectivity at which the layer fits on ``k`` cores.
 
 Splitting the budget. Every layer first gets the fewest cores it can have at all (the cores
@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from deploy.errors import InputError
-from deploy.mapping import map_network
-from deploy.netx_file import dense_network
-from deploy.profiles import HardwareProfile, load_profile
+from gradr_deploy.errors import InputError
+from gradr_deploy.mapping import map_network
+from gradr_deploy.netx_file import dense_network
+from gradr_deploy.profiles import HardwareProfile, load_profile
 
 GRID = tuple(np.unique(np.concatenate([np.geomspace(0.002, 0.1, 30), np.linspace(0.1, 1, 46)])))
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 
 DEVICES = ("auto", "cpu", "cuda")
 T = TypeVar("T")

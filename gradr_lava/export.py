@@ -15,8 +15,8 @@ from pathlib import Path
 import h5py
 import torch
 
-from deploy.atomic import atomic_path
-from deploy.metadata import METADATA_ATTR, NetworkMetadata
+from gradr_deploy.atomic import atomic_path
+from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
 from gradr_lava.network import SpikingNetwork
 from gradr_lava.rewiring import fold
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy.atomic import atomic_path
+from gradr_deploy.atomic import atomic_path
 
 
 def plot_training_curves(history: Sequence[dict[str, Any]], path: Path,

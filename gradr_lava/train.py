@@ -1,7 +1,7 @@
 """Train a SLAYER network on a data set, checkpoint every epoch, export it to netx HDF5.
 
-One sample's path: ``deploy.datasets`` loads an image ``(H, W)`` in [0, 1] ->
-``deploy.stimulus.present`` turns it into rate-coded spikes ``(F, T + drain)`` ->
+One sample's path: ``gradr_deploy.datasets`` loads an image ``(H, W)`` in [0, 1] ->
+``gradr_deploy.stimulus.present`` turns it into rate-coded spikes ``(F, T + drain)`` ->
 ``SpikingNetwork`` produces output spikes ``(classes, T + drain)`` -> the class with the most
 output spikes is the prediction; the loss is cross-entropy on the output spike counts.
 
@@ -27,16 +27,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from deploy.atomic import directory_lock, write_json
-from deploy.datasets import Dataset, load_dataset
-from deploy.encoding import DirectEncoding, Encoding, RateEncoding
-from deploy.errors import InputError
-from deploy.mapping import map_file
-from deploy.mapping_report import write_mapping
-from deploy.metadata import NetworkMetadata
-from deploy.profiles import load_profile
-from deploy.progress import is_terminal
-from deploy.stimulus import present
+from gradr_deploy.atomic import directory_lock, write_json
+from gradr_deploy.datasets import Dataset, load_dataset
+from gradr_deploy.encoding import DirectEncoding, Encoding, RateEncoding
+from gradr_deploy.errors import InputError
+from gradr_deploy.mapping import map_file
+from gradr_deploy.mapping_report import write_mapping
+from gradr_deploy.metadata import NetworkMetadata
+from gradr_deploy.profiles import load_profile
+from gradr_deploy.progress import is_terminal
+from gradr_deploy.stimulus import present
 from gradr_lava import distributed
 from gradr_lava.allocator import keep_freed_memory
 from gradr_lava.augment import RandomAffine, apply_affine
@@ -339,7 +339,7 @@ class Trainer:
         # CPU that thread would only compete with the step for the same cores (measured: an
         # MNIST 2FC epoch 13.9 s inline, 17.5 s with the thread, on 2 cores).
         background = self.context.device.type == "cuda"
-        # on a terminal a bar per epoch; in a log only the epoch lines (deploy.progress)
+        # on a terminal a bar per epoch; in a log only the epoch lines (gradr_deploy.progress)
         bar = tqdm(_encoded(len(batches), encode, background), total=len(batches),
                    desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
                    disable=not (self._progress and is_terminal()), leave=False,
@@ -576,12 +576,12 @@ class Trainer:
 
         Compares the output spikes of lava-dl's SLAYER blocks rebuilt from the exported file
         (the training forward) with the exact reference on Lava's integer grid
-        (:mod:`deploy.lava_exact`), on the first ``samples`` test images, and warns when they
+        (:mod:`gradr_deploy.lava_exact`), on the first ``samples`` test images, and warns when they
         differ: the accuracy in Lava is then not the accuracy training reported.
         """
-        from deploy import lava_exact, reference
-        from deploy.netx_file import read_netx
-        from deploy.pipeline import check_programmable
+        from gradr_deploy import lava_exact, reference
+        from gradr_deploy.netx_file import read_netx
+        from gradr_deploy.pipeline import check_programmable
 
         network = read_netx(model)
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.atomic import atomic_path, write_json
+from gradr_deploy.atomic import atomic_path, write_json
 
 
 def test_write_json_replaces_the_file_with_the_mode_a_plain_open_gives(tmp_path: Path) -> None:

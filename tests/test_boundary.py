@@ -31,12 +31,14 @@ def test_deploy_never_imports_gradr_lava() -> None:
 
 
 LIGHT_MODULES = [
-    "deploy", "deploy.errors", "deploy.atomic", "deploy.metadata", "deploy.netx_file",
-    "deploy.datasets", "deploy.encoding", "deploy.stimulus", "deploy.pipeline",
-    "deploy.mapping", "deploy.compiler_model", "deploy.compiler_profile",
-    "deploy.compiler_mapping", "deploy.budget", "deploy.energy", "deploy.lava_sim",
-    "deploy.interop", "deploy.interop.nir_export", "deploy.interop.nir_import",
-    "deploy.netx_write", "deploy.neurobench", "deploy.inputs",
+    "gradr_deploy", "gradr_deploy.errors", "gradr_deploy.atomic", "gradr_deploy.metadata",
+    "gradr_deploy.netx_file", "gradr_deploy.datasets", "gradr_deploy.encoding",
+    "gradr_deploy.stimulus", "gradr_deploy.pipeline", "gradr_deploy.mapping",
+    "gradr_deploy.compiler_model", "gradr_deploy.compiler_profile",
+    "gradr_deploy.compiler_mapping", "gradr_deploy.budget", "gradr_deploy.energy",
+    "gradr_deploy.lava_sim",
+    "gradr_deploy.interop", "gradr_deploy.interop.nir_export", "gradr_deploy.interop.nir_import",
+    "gradr_deploy.netx_write", "gradr_deploy.neurobench", "gradr_deploy.inputs",
     "gradr_lava", "gradr_lava.cli", "gradr_lava.config",
 ]
 
@@ -52,3 +54,18 @@ def test_light_modules_load_neither_torch_nor_lava() -> None:
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_every_package_folder_is_in_the_wheel() -> None:
+    """pyproject.toml lists packages explicitly (deploy/ is mapped to ``gradr_deploy``): a new
+    subpackage that is not listed would be missing from the wheel."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {"gradr_lava": REPO / "gradr_lava", "gradr_deploy": REPO / "deploy"}
+    assert config["package-dir"] == {"gradr_deploy": "deploy"}
+    found = {
+        ".".join([name, *init.parent.relative_to(root).parts])
+        for name, root in folders.items() for init in root.rglob("__init__.py")
+    }
+    assert set(config["packages"]) == found

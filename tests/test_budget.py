@@ -1,4 +1,4 @@
-"""Tests for deploy.budget: the pure report, the raising check and its suggested fixes."""
+"""Tests for gradr_deploy.budget: the pure report, the raising check and its suggested fixes."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.budget import available_cores, check_budget, utilization
-from deploy.errors import BudgetError
-from deploy.mapping import map_file, map_network
-from deploy.netx_file import dense_network as net_of
-from deploy.profiles import load_profile
+from gradr_deploy.budget import available_cores, check_budget, utilization
+from gradr_deploy.errors import BudgetError
+from gradr_deploy.mapping import map_file, map_network
+from gradr_deploy.netx_file import dense_network as net_of
+from gradr_deploy.profiles import load_profile
 
 NETX_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "netx"
 

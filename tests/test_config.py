@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import gradr_lava.config as config_module
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 from gradr_lava.config import MODELS_DIR, load_model_config, parse_model_config
 
 

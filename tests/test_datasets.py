@@ -1,4 +1,4 @@
-"""Tests for deploy.datasets: digits split, MNIST IDX loading, verification and downloads.
+"""Tests for gradr_deploy.datasets: digits split, MNIST IDX loading, verification and downloads.
 
 The MNIST tests use the real files in ../shared/data/mnist (relative to the repository root)
 and no internet: downloads come from a ``file://`` URL and from an http.server on 127.0.0.1.
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy import datasets
-from deploy.datasets import (
+from gradr_deploy import datasets
+from gradr_deploy.datasets import (
     DATASETS,
     MNIST_FILES,
     Dataset,
@@ -32,7 +32,7 @@ from deploy.datasets import (
     load_digits,
     load_mnist,
 )
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
@@ -427,7 +427,7 @@ def test_docstring_examples_run() -> None:
 
 def test_imports_neither_torch_nor_lava_nor_eagerly_sklearn() -> None:
     code = (
-        "import sys; import deploy.datasets; "
+        "import sys; import gradr_deploy.datasets; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'lava', 'sklearn'}))"
     )
     out = subprocess.run(

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from netx_writer import shared_netx
 
-from deploy.errors import InputError
-from deploy.inputs import load_inputs
+from gradr_deploy.errors import InputError
+from gradr_deploy.inputs import load_inputs
 
 SCRIPT = Path(sys.executable).parent / "gradr-lava"
 

@@ -1,4 +1,4 @@
-"""Tests for deploy.energy: hand-computed synops, neuron updates, routing, latency, comparison."""
+"""Tests for gradr_deploy.energy: hand-computed synops, neuron updates, routing, latency."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.energy import estimate_energy
-from deploy.errors import InputError
-from deploy.mapping import map_file, map_network
-from deploy.netx_file import dense_network as net_of
-from deploy.profiles import load_profile
+from gradr_deploy.energy import estimate_energy
+from gradr_deploy.errors import InputError
+from gradr_deploy.mapping import map_file, map_network
+from gradr_deploy.netx_file import dense_network as net_of
+from gradr_deploy.profiles import load_profile
 
 NETX_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "netx"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deploy import lava_compat
+from gradr_deploy import lava_compat
 from gradr_lava import fast_cuba
 from gradr_lava.config import load_model_config
 from gradr_lava.network import SpikingNetwork, select_engine
@@ -123,7 +123,7 @@ def test_an_uncovered_block_falls_back_to_slayer_with_a_note() -> None:
     engine, note = select_engine("auto", blocks)
     assert engine == "slayer"
     assert "block 0" in note and "axonal delay" in note
-    from deploy.errors import InputError
+    from gradr_deploy.errors import InputError
 
     with pytest.raises(InputError, match="--engine fast does not cover"):
         select_engine("fast", blocks)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 from gradr_lava.checkpoint import load_checkpoint, save_checkpoint
 from gradr_lava.cli import main
 

@@ -107,7 +107,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(
         tiny_configs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from deploy.errors import InputError
+    from gradr_deploy.errors import InputError
     from gradr_lava.train import TrainOptions, train
 
     out = tmp_path / "run"

@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from deploy.errors import InputError
-from deploy.netx_file import read_netx
+from gradr_deploy.errors import InputError
+from gradr_deploy.netx_file import read_netx
 
 
 def _copy(tiny_run: Path, tmp_path: Path) -> Path:

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from netx_writer import even_weights, shared_netx, write_net
 
-from deploy.errors import InputError
-from deploy.interop import read_network
-from deploy.interop.nir_export import NETX_UNIT, export_nir
-from deploy.interop.nir_import import read_nir
-from deploy.netx_file import NetxNetwork, read_netx
-from deploy.netx_write import write_netx
+from gradr_deploy.errors import InputError
+from gradr_deploy.interop import read_network
+from gradr_deploy.interop.nir_export import NETX_UNIT, export_nir
+from gradr_deploy.interop.nir_import import read_nir
+from gradr_deploy.netx_file import NetxNetwork, read_netx
+from gradr_deploy.netx_write import write_netx
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "gradr-lava"
@@ -115,11 +115,11 @@ def _snntorch_counts(graph_path: Path, spikes: np.ndarray) -> np.ndarray:
 
 
 def test_snntorch_runs_the_exported_graph_like_lava(tmp_path: Path) -> None:
-    from deploy import lava_exact
-    from deploy.datasets import load_digits
-    from deploy.encoding import encoding_from_dict
-    from deploy.metadata import METADATA_ATTR, NetworkMetadata
-    from deploy.stimulus import present
+    from gradr_deploy import lava_exact
+    from gradr_deploy.datasets import load_digits
+    from gradr_deploy.encoding import encoding_from_dict
+    from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
+    from gradr_deploy.stimulus import present
 
     model = REPO / "models" / "digits-mlp.net"
     network = read_netx(model)

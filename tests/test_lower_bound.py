@@ -1,4 +1,4 @@
-"""Tests for deploy.lower_bound: the refined core bound is never above an exact optimum.
+"""Tests for gradr_deploy.lower_bound: the refined core bound is never above an exact optimum.
 
 Brute force on tiny layers (every neuron subset, every order within a core, an independent
 re-implementation of the cost model), the bound on random small layers against the cores the
@@ -15,23 +15,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deploy.errors import BudgetError
-from deploy.lower_bound import (
+from gradr_deploy.errors import BudgetError
+from gradr_deploy.lower_bound import (
     CoreProblem,
     axon_lower_bound,
     layer_stats,
     memory_lower_bound,
     miss_count,
 )
-from deploy.mapping import dense_connectivity, map_network
-from deploy.netx_file import dense_network as net_of
-from deploy.profiles import HardwareProfile, load_profile
+from gradr_deploy.mapping import dense_connectivity, map_network
+from gradr_deploy.netx_file import dense_network as net_of
+from gradr_deploy.profiles import HardwareProfile, load_profile
 
 # --- an independent cost model (pure Python) ------------------------------------------------
 
 
 def block_cost(k: int, bits: int, p: HardwareProfile) -> int:
-    """nengo-loihi bits_per_axon, written out again (not deploy.cost.block_bits)."""
+    """nengo-loihi bits_per_axon, written out again (not gradr_deploy.cost.block_bits)."""
     words = 0
     while k > 0:
         take = min(k, p.synapses_per_block)

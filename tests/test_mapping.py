@@ -1,4 +1,4 @@
-"""Tests for deploy.mapping and deploy.profiles: hand-computed splits, invariants, real files."""
+"""Tests for gradr_deploy.mapping and .profiles: hand-computed splits, invariants, real files."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from netx_writer import shared_netx
 
-from deploy.errors import BudgetError, InputError
-from deploy.mapping import (
+from gradr_deploy.errors import BudgetError, InputError
+from gradr_deploy.mapping import (
     NetworkMapping,
     block_bits,
     dense_connectivity,
@@ -22,9 +22,9 @@ from deploy.mapping import (
     map_network,
     partition,
 )
-from deploy.netx_file import Layer, NetxNetwork, read_netx
-from deploy.netx_file import dense_network as net_of
-from deploy.profiles import (
+from gradr_deploy.netx_file import Layer, NetxNetwork, read_netx
+from gradr_deploy.netx_file import dense_network as net_of
+from gradr_deploy.profiles import (
     CONSTANT_KEYS,
     HardwareProfile,
     available_profiles,
@@ -310,7 +310,7 @@ def test_conventional_devices_cite_keras_spiking() -> None:
 def test_format_table_and_write_mapping(tmp_path: Path) -> None:
     import json
 
-    from deploy.mapping_report import COLUMNS, format_table, write_mapping
+    from gradr_deploy.mapping_report import COLUMNS, format_table, write_mapping
 
     m = map_network(net_of([random_weights(800, 784, 1.0, 1)]), load_profile("loihi1"))
     table = format_table(m)
@@ -329,9 +329,9 @@ def test_format_table_and_write_mapping(tmp_path: Path) -> None:
 def test_profiles_docstring_example_runs() -> None:
     import doctest
 
-    import deploy.profiles
+    import gradr_deploy.profiles
 
-    result = doctest.testmod(deploy.profiles)
+    result = doctest.testmod(gradr_deploy.profiles)
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -383,7 +383,7 @@ def test_order_search_recovers_shuffled_blocks() -> None:
 
 
 def test_report_shows_ratio_and_why_the_bound_is_lower() -> None:
-    from deploy.mapping_report import format_table
+    from gradr_deploy.mapping_report import format_table
 
     p = load_profile("loihi1", {"synapse_memory_bits_per_core": 65536})
     m = map_network(net_of([random_weights(200, 150, 0.3, 7)]), p)

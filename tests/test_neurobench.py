@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from netx_writer import write_net
 
-from deploy.mapping import map_network
-from deploy.netx_file import read_netx
-from deploy.neurobench import activation_sparsity, connection_sparsity, synaptic_operations
-from deploy.profiles import load_profile
+from gradr_deploy.mapping import map_network
+from gradr_deploy.netx_file import read_netx
+from gradr_deploy.neurobench import activation_sparsity, connection_sparsity, synaptic_operations
+from gradr_deploy.profiles import load_profile
 
 
 def _tiny(tmp_path: Path) -> Path:

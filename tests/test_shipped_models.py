@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.mapping import map_file
-from deploy.netx_file import read_netx
-from deploy.pipeline import DeployOptions, deploy_network
+from gradr_deploy.mapping import map_file
+from gradr_deploy.netx_file import read_netx
+from gradr_deploy.pipeline import DeployOptions, deploy_network
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.netx_file import NetxNetwork, read_netx
+from gradr_deploy.netx_file import NetxNetwork, read_netx
 
 
 def read_network(path: str | Path) -> tuple[NetxNetwork, tuple[int, ...] | None, tuple[str, ...]]:
@@ -18,8 +18,8 @@ def read_network(path: str | Path) -> tuple[NetxNetwork, tuple[int, ...] | None,
     in a netx file, or the NIR graph's input type), else None; ``notes`` say what a NIR
     conversion rounded.
     """
-    from deploy.interop.nir_import import is_nir_file, read_nir
-    from deploy.metadata import recorded_input_shape
+    from gradr_deploy.interop.nir_import import is_nir_file, read_nir
+    from gradr_deploy.metadata import recorded_input_shape
 
     if is_nir_file(path):
         imported = read_nir(path)

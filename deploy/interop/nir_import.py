@@ -2,10 +2,10 @@
 
 Accepted: a chain ``Input -> [synapse -> neuron | Flatten]... -> Output`` where a synapse is
 ``Linear``, ``Affine`` or ``Conv2d`` and a neuron ``CubaLIF``, ``LIF`` or ``IF``, one neuron
-node after each synapse (what snnTorch, Norse and :mod:`deploy.interop.nir_export` write for
+node after each synapse (what snnTorch, Norse and :mod:`gradr_deploy.interop.nir_export` write for
 feed-forward networks). Each pair becomes a netx ``dense`` or ``conv`` layer of CUBA neurons
 whose integer state follows the NIR equations under forward Euler with step ``dt``; the
-formulas are the inverse of :mod:`deploy.interop.nir_export`'s.
+formulas are the inverse of :mod:`gradr_deploy.interop.nir_export`'s.
 
 Scale: Lava computes on integers, NIR on floats. A graph written by gradr-lava records
 ``netx_unit`` (64) and its values come back exactly. For any other graph, each layer's floats
@@ -28,8 +28,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from deploy.errors import InputError
-from deploy.netx_file import (
+from gradr_deploy.errors import InputError
+from gradr_deploy.netx_file import (
     DECAY_SCALE,
     ConvGeometry,
     Layer,
@@ -49,7 +49,7 @@ class NirImport:
     """A NIR graph as netx layers.
 
     Attributes:
-        network: the layers, as :func:`deploy.netx_file.read_netx` would return them.
+        network: the layers, as :func:`gradr_deploy.netx_file.read_netx` would return them.
         input_shape: netx's ``(x, y, f)`` input shape for a conv-first graph, else None.
         dt: seconds per time step used to turn time constants into decays.
         scales: per netx layer, the factor from NIR floats to netx integers.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deploy import lava_compat
+from gradr_deploy import lava_compat
 
 lava_compat.install()
 from lava.magma.core.decorator import implements, requires, tag  # noqa: E402

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deploy.errors import InputError
+from gradr_deploy.errors import InputError
 
 
 class RewiringError(InputError, ValueError):
