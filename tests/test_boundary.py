@@ -39,6 +39,7 @@ LIGHT_MODULES = [
     "gradr_deploy.lava_sim",
     "gradr_deploy.interop", "gradr_deploy.interop.nir_export", "gradr_deploy.interop.nir_import",
     "gradr_deploy.netx_write", "gradr_deploy.neurobench", "gradr_deploy.inputs",
+    "gradr_deploy.api",
     "gradr_lava", "gradr_lava.cli", "gradr_lava.config",
 ]
 
@@ -69,3 +70,15 @@ def test_every_package_folder_is_in_the_wheel() -> None:
         for name, root in folders.items() for init in root.rglob("__init__.py")
     }
     assert set(config["packages"]) == found
+
+
+def test_the_start_up_hook_stays_cheap() -> None:
+    """Every interpreter of the environment imports gradr_deploy.lava_startup (the .pth hook):
+    it must not pull in numpy, h5py or anything heavy."""
+    code = ("import sys, gradr_deploy, gradr_deploy.lava_startup\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('numpy', 'h5py', 'torch', 'lava', 'scipy')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,188 @@
+"""The deployment side from Python: read -> map -> simulate -> energy, or all of it at once.
+
+    >>> import gradr_deploy as gd
+    >>> network = gd.read_netx("models/digits-mlp.net")
+    >>> mapping = gd.map_network(network, hardware="loihi2")
+    >>> mapping.total_cores
+    2
+    >>> sim = gd.simulate(network, spikes)  # spikes: (N, inputs, steps), 0/1 or payloads
+    >>> energy = gd.estimate_energy(mapping, sim)
+    >>> energy.total_j  # joules per inference  # doctest: +SKIP
+
+or ``gd.run("models/digits-mlp.net", samples=100)``, which is ``gradr-lava deploy``; its
+keyword names are the command's flags (``--save-spikes`` -> ``save_spikes``).
+
+Importing this module loads neither torch nor Lava; :func:`simulate` and :func:`run` do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradr_deploy.energy import INPUT_KEY, EnergyEstimate
+from gradr_deploy.energy import estimate_energy as _estimate_energy
+from gradr_deploy.mapping import NetworkMapping
+from gradr_deploy.mapping import map_network as _map_network
+from gradr_deploy.netx_file import NetxNetwork, read_netx
+from gradr_deploy.profiles import load_profile
+
+__all__ = ["DeployResult", "Simulation", "estimate_energy", "map_network", "read_netx", "run",
+           "simulate"]
+
+
+def map_network(network: NetxNetwork, hardware: str | Path = "loihi2",
+                overrides: Mapping[str, Any] | None = None,
+                input_shape: tuple[int, int, int] | None = None) -> NetworkMapping:
+    """Place ``network`` on the cores of a hardware profile (``gradr-lava map``).
+
+    Args:
+        network: from :func:`read_netx` (or :func:`gradr_deploy.interop.read_network`).
+        hardware: ``loihi2`` (Intel's compiler, modelled), ``loihi2-brief``, ``loihi1`` or a
+            TOML profile; ``overrides``: constants to change (``--set KEY=VALUE``).
+        input_shape: netx's ``(x, y, f)`` input of a conv-first network without one recorded.
+
+    Returns:
+        the mapping: ``.total_cores``, ``.chips``, ``.layers[k].cores``, ``.to_dict()``.
+    """
+    from gradr_deploy.metadata import recorded_input_shape
+
+    if input_shape is None:
+        input_shape = recorded_input_shape(network.attrs, str(network.path))
+    return _map_network(network, load_profile(hardware, overrides or {}), input_shape)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A Lava run of a network on given inputs, with its exact PyTorch reference.
+
+    Attributes:
+        inputs: ``(N, F, window)`` the spikes presented (drain steps included).
+        layer_spikes: per layer Lava built (every layer but ``flatten``), ``(N, neurons,
+            window)`` uint8 in the stored neuron order; the last is the output layer.
+        window: steps per sample (Lava resets every ``window`` steps).
+        reference_spikes: the same layers from the reference on Lava's integer grid, or None
+            when it does not cover the network.
+        seconds: wall time of the Lava run (s); ``copies``: network copies side by side.
+    """
+
+    inputs: np.ndarray
+    layer_spikes: tuple[np.ndarray, ...]
+    window: int
+    reference_spikes: tuple[np.ndarray, ...] | None
+    seconds: float
+    copies: int
+
+    @property
+    def output_spikes(self) -> np.ndarray:
+        return self.layer_spikes[-1]
+
+    @property
+    def spike_agreement(self) -> float | None:
+        """Share of identical (sample, neuron, step) bins, Lava vs the reference, all layers."""
+        if self.reference_spikes is None:
+            return None
+        same = sum(int(np.count_nonzero(a == b))
+                   for a, b in zip(self.layer_spikes, self.reference_spikes, strict=True))
+        return same / sum(a.size for a in self.layer_spikes)
+
+    def predictions(self) -> np.ndarray:
+        """``(N,)`` the most active output neuron of each sample."""
+        return self.output_spikes.sum(axis=2).argmax(axis=1)
+
+
+def simulate(network: NetxNetwork, spikes: np.ndarray, target: str = "lava-sim", *,
+             drain_steps: int | None = None, input_shape: tuple[int, int, int] | None = None,
+             copies: int | None = None) -> Simulation:
+    """Run ``network`` in Lava on ``spikes`` ``(N, F, steps)`` (or ``(F, steps)``) and compute
+    the exact reference beside it.
+
+    ``drain_steps`` empty steps (default one per synaptic layer) follow each sample so that its
+    last spikes reach the output. ``target`` is ``lava-sim`` (Lava's CPU simulator) or
+    ``loihi2`` (hardware, with Intel's lava-loihi).
+    """
+    from gradr_deploy import lava_exact, lava_sim
+    from gradr_deploy.stimulus import pad_window, run_window
+
+    lava_sim.run_config(target)
+    spikes = np.asarray(spikes)
+    if spikes.ndim == 2:
+        spikes = spikes[None]
+    if drain_steps is None:
+        drain_steps = sum(layer.weight is not None for layer in network.layers)
+    drain = np.zeros((*spikes.shape[:2], drain_steps), np.uint8)
+    window = run_window(spikes.shape[2] + drain_steps, target)
+    inputs = pad_window(np.concatenate([spikes.astype(np.uint8), drain], axis=2), window)
+    if input_shape is None:
+        from gradr_deploy.metadata import recorded_input_shape
+
+        input_shape = recorded_input_shape(network.attrs, str(network.path))
+    copies = copies or lava_sim.plan_copies(lava_sim.network_density(network), len(inputs),
+                                            target, lava_sim.copies_limit(network))
+    try:
+        reference = tuple(lava_exact.exact_run(network, inputs, window, input_shape,
+                                               streams=copies).layers)
+    except lava_exact.ExactUnsupported:
+        reference = None
+    bits = int(inputs.max()).bit_length() if inputs.max() > 1 else 0
+    run = lava_sim.run_lava(network.path, inputs, window, input_shape, target=target,
+                            copies=copies, record_hidden=True, input_message_bits=bits)
+    return Simulation(inputs, tuple(run.layer_spikes or [run.output_spikes]), window, reference,
+                      run.seconds, run.copies)
+
+
+def estimate_energy(mapping: NetworkMapping, simulation: Simulation) -> EnergyEstimate:
+    """Energy and latency of one inference from a simulation's measured activity."""
+    samples = len(simulation.inputs)
+    activity: dict[int | str, np.ndarray] = {
+        INPUT_KEY: simulation.inputs.sum(axis=(0, 1)) / samples}
+    built = [m.index for m in mapping.layers if m.kind != "flatten"]
+    for index, spikes in zip(built, simulation.layer_spikes, strict=True):
+        activity[index] = spikes.sum(axis=(0, 1)) / samples
+    return _estimate_energy(mapping, activity, simulation.window)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """What :func:`run` (``gradr-lava deploy``) measured; ``report`` is ``deploy.json``."""
+
+    lava_accuracy: float | None
+    torch_accuracy: float | None
+    spike_agreement: float | None
+    cores: int
+    chips: int
+    energy_j: float | None  # per inference (one sample)
+    report: dict[str, Any]
+    path: Path  # the deploy.json written
+
+
+def run(model: str | Path, *, target: str = "lava-sim", dataset: str | None = None,
+        data_dir: str | Path | None = None, download: bool = False,
+        inputs: str | Path | None = None, samples: int | None = None,
+        time_steps: int | None = None, out: str | Path | None = None,
+        hardware: str = "loihi2", overrides: Mapping[str, str] | None = None,
+        max_cores: int | None = None, chips: int | None = None, copies: int | None = None,
+        save_spikes: bool = False, progress: bool = False) -> DeployResult:
+    """``gradr-lava deploy`` from Python: map, check the budget, run in Lava against the
+    reference, estimate energy, write ``deploy.json``. Arguments are the command's flags
+    (``overrides`` is ``--set``); errors are :class:`gradr_deploy.errors.ToolchainError`."""
+    from gradr_deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
+
+    options = DeployOptions(
+        model=Path(model), target=target, dataset=dataset,
+        data_dir=None if data_dir is None else Path(data_dir), download=download,
+        samples=samples, out=None if out is None else Path(out), time_steps=time_steps,
+        progress=progress, hardware=hardware, overrides=dict(overrides or {}),
+        max_cores=max_cores, chips=chips, copies=copies, save_spikes=save_spikes,
+        inputs=None if inputs is None else Path(inputs))
+    report = deploy_network(options)
+    energy = report["energy"]["energy_j"]["total"] if report.get("energy") else None
+    return DeployResult(
+        lava_accuracy=report["lava_accuracy"], torch_accuracy=report["torch_accuracy"],
+        spike_agreement=report["spike_agreement"], cores=report["cores"],
+        chips=report["chips"], energy_j=energy, report=report,
+        path=(options.out or options.model.parent) / DEPLOY_FILE)
