@@ -44,8 +44,11 @@ from gradr_deploy.netx_file import (
 WRITABLE_KINDS = frozenset({"input", "dense", "conv", "flatten"})
 
 
-def write_netx(network: NetxNetwork, path: str | Path) -> Path:
+def write_netx(network: NetxNetwork, path: str | Path, compression: str | None = None) -> Path:
     """Write ``network`` to ``path`` (atomically) and return the path.
+
+    ``compression="gzip"`` compresses the weight datasets (h5py reads them transparently, so
+    netx and Lava do too): a 98%-sparse MNIST 2FC network shrinks from 2.5 MB to tens of KB.
 
     Raises:
         InputError: a layer kind this writer does not produce (recurrent, complex, pooling).
@@ -60,7 +63,7 @@ def write_netx(network: NetxNetwork, path: str | Path) -> Path:
         with h5py.File(tmp, "w") as handle:
             group = handle.create_group(LAYER_GROUP)
             for layer in network.layers:
-                _write_layer(group.create_group(str(layer.index)), layer)
+                _write_layer(group.create_group(str(layer.index)), layer, compression)
             if network.simulation:
                 sim = handle.create_group(SIMULATION_GROUP)
                 for key, value in network.simulation.items():
@@ -71,12 +74,14 @@ def write_netx(network: NetxNetwork, path: str | Path) -> Path:
     return path
 
 
-def _write_layer(node: h5py.Group, layer: Layer) -> None:
+def _write_layer(node: h5py.Group, layer: Layer, compression: str | None = None) -> None:
     # lava-dl writes the type as a 1-element fixed-length byte string, shapes as int arrays
     node.create_dataset(TYPE_KEY, (1,), "S10", [layer.kind.encode()])
     node.create_dataset(SHAPE_KEY, data=np.asarray(layer.shape, dtype=np.int64))
-    if layer.kind in ("dense", "conv") and layer.weight is not None:
-        node.create_dataset(WEIGHT_KEY, data=np.asarray(layer.weight, dtype=np.float32))
+    if layer.weight is not None:  # input layers carry a scalar weight (the input's scale)
+        weight = np.asarray(layer.weight, dtype=np.float32)
+        node.create_dataset(WEIGHT_KEY, data=weight,
+                            compression=compression if weight.ndim else None)
     if layer.kind == "dense" and layer.features is not None:
         node.create_dataset(IN_FEATURES_KEY, data=int(layer.features[0]))
         node.create_dataset(OUT_FEATURES_KEY, data=int(layer.features[1]))

@@ -1,0 +1,41 @@
+"""deploy/netx_write.py writes what read_netx reads back, compressed or not, attributes kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from netx_writer import shared_netx
+
+from gradr_deploy.errors import InputError
+from gradr_deploy.netx_file import Layer, NetxNetwork, read_netx
+from gradr_deploy.netx_write import write_netx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_round_trip(compression: str | None, tmp_path: Path) -> None:
+    for source in (REPO / "models" / "digits-mlp-gradr.net", shared_netx("pilotnet_snn.net")):
+        original = read_netx(source)
+        back = read_netx(write_netx(original, tmp_path / "copy.net", compression=compression))
+        assert dict(back.attrs) == dict(original.attrs)
+        for a, b in zip(original.layers, back.layers, strict=True):
+            assert (a.kind, a.shape, a.conv, a.features) == (b.kind, b.shape, b.conv, b.features)
+            for name in ("weight", "bias"):
+                x, y = getattr(a, name), getattr(b, name)
+                assert (x is None) == (y is None)
+                if x is not None:
+                    np.testing.assert_array_equal(np.asarray(x, np.float32), y)
+            if a.neuron is not None:
+                assert a.neuron.kind == b.neuron.kind
+                assert {k: np.asarray(v).tolist() for k, v in a.neuron.params.items()} == \
+                    {k: np.asarray(v).tolist() for k, v in b.neuron.params.items()}
+
+
+def test_refuses_layers_it_cannot_write(tmp_path: Path) -> None:
+    network = NetxNetwork(tmp_path / "x.net", (Layer(0, "pool", (1, 2, 2)),))
+    with pytest.raises(InputError, match="'pool' layer"):
+        write_netx(network, tmp_path / "x.net")
+    assert not (tmp_path / "x.net").exists()
