@@ -230,11 +230,12 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
     ax.set_xlim(0.8, 100)
     accuracies = [100 * r["lava_accuracy"] for r in rows]
     ax.set_ylim(min(accuracies) - 1.0, min(100.0, max(accuracies) + 0.5))  # never past 100%
-    epochs = sorted({r["epochs"] for r in rows})
+    epochs = "/".join(str(e) for e in sorted({r["epochs"] for r in rows}))
+    models = ", ".join(sorted({r["model"] for r in rows}))
+    samples = "/".join(f"{n:,}" for n in sorted({r["lava_samples"] for r in rows}))
     ax.set(xlabel="connectivity: nonzero 8-bit weights (%)",
-           ylabel="accuracy in Lava, 10,000 test images (%)",
-           title=f"MNIST 2FC, direct input, {epochs[0] if len(epochs) == 1 else epochs} epochs "
-                 "(bars: seed range)")
+           ylabel=f"accuracy in Lava, {samples} MNIST test images (%)",
+           title=f"MNIST 2FC ({models}), {epochs} epochs\n(bars: seed range)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     save_figure(fig, path)
