@@ -52,7 +52,7 @@ def train_run(name: str, args: argparse.Namespace, **options: Any) -> dict[str, 
     settings; otherwise this stops, naming the folder, rather than mixing results.
     """
     from gradr_lava.config import load_model_config, parse_model_config
-    from gradr_lava.train import METRICS_FILE, TrainOptions, train
+    from gradr_lava.trainer import METRICS_FILE, TrainOptions, train
 
     out = args.out / name
     run = TrainOptions(

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from gradr_deploy.pipeline import spike_agreement
     from gradr_deploy.reference import reference_output
     from gradr_deploy.stimulus import present
-    from gradr_lava.train import Trainer, TrainOptions
+    from gradr_lava.trainer import Trainer, TrainOptions
 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(TrainOptions(dataset="digits", out=Path(tmp), model=args.model,

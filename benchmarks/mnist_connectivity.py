@@ -114,7 +114,7 @@ def run_one(name: str, variant: str, target: dict[int, float] | None, seed: int,
             args: argparse.Namespace) -> dict[str, Any]:
     """Train (or resume), evaluate in Lava on the test set, return the result row."""
     from gradr_deploy.pipeline import DeployOptions, deploy_network
-    from gradr_lava.train import TrainOptions, train
+    from gradr_lava.trainer import TrainOptions, train
 
     out = args.out / Path(args.model).stem / name  # one folder per model config
     started = time.perf_counter()

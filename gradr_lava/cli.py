@@ -84,19 +84,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from gradr_deploy.lava_setup import require_lava
 
     require_lava("gradr-lava train")  # lava-dl's SLAYER blocks
-    from gradr_lava.train import MODEL_FILE, TrainOptions, train
+    from gradr_lava.api import Pruning, train
 
-    metrics = train(TrainOptions(
-        dataset=args.dataset, out=args.out, model=args.model, data_dir=args.data_dir,
-        download=args.download, epochs=args.epochs, seed=args.seed, resume=args.resume,
-        progress=not args.quiet, prune=args.prune,
-        target_connectivity=args.target_connectivity, alpha=args.alpha,
-        prune_mode=args.gradr_mode, gradr_count=args.gradr_count, gradr_shift=args.gradr_shift,
-        finetune=args.gradr_finetune,
-        fit_cores=args.fit_cores,
-        fit_chips=args.fit_chips, hardware=args.hardware, budget_allocation=args.budget_allocation,
-        hardware_overrides=_overrides(args.set), engine=args.engine, device=args.device,
-    ))
+    result = train(
+        args.model, args.dataset, out=args.out, epochs=args.epochs, seed=args.seed,
+        resume=args.resume, data_dir=args.data_dir, download=args.download,
+        device=args.device, engine=args.engine, quiet=args.quiet,
+        pruning=Pruning(
+            args.prune, target_connectivity=args.target_connectivity, alpha=args.alpha,
+            gradr_mode=args.gradr_mode, gradr_count=args.gradr_count,
+            gradr_shift=args.gradr_shift, gradr_finetune=args.gradr_finetune,
+            fit_cores=args.fit_cores, fit_chips=args.fit_chips, hardware=args.hardware,
+            set=_overrides(args.set), budget_allocation=args.budget_allocation))
+    metrics = result.metrics
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
     print(f"test accuracy (quantized PyTorch forward): {metrics['test_accuracy']:.4f} "
@@ -105,7 +105,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if last.get("connectivity") is not None:
         print(f"connectivity (nonzero 8-bit weights / all weights): "
               f"{100 * last['connectivity']:.2f}%")
-    print(f"wrote {args.out / MODEL_FILE}, {args.out / 'metrics.json'}")
+    print(f"wrote {result.netx_path}, {args.out / 'metrics.json'}")
     budget = metrics.get("core_budget")
     if budget is not None:
         targets = ", ".join(f"layer {layer['index']} {100 * layer['target_connectivity']:.1f}%"

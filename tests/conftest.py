@@ -64,7 +64,7 @@ def tiny_configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _train(tmp_path_factory: pytest.TempPathFactory, config: Path, name: str) -> Path:
-    from gradr_lava.train import TrainOptions, train
+    from gradr_lava.trainer import TrainOptions, train
 
     out = tmp_path_factory.mktemp(name)
     train(TrainOptions(dataset="digits", out=out, model=str(config), progress=False))

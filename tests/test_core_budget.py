@@ -79,7 +79,7 @@ def _small_core_profile(tmp_path: Path) -> Path:
 def test_training_to_a_core_budget_produces_a_network_that_fits(
     tiny_configs: dict[str, Path], tmp_path: Path
 ) -> None:
-    from gradr_lava.train import TrainOptions, train
+    from gradr_lava.trainer import TrainOptions, train
 
     hardware = _small_core_profile(tmp_path)
     metrics = train(TrainOptions(

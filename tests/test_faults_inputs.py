@@ -108,7 +108,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(
     import torch
 
     from gradr_deploy.errors import InputError
-    from gradr_lava.train import TrainOptions, train
+    from gradr_lava.trainer import TrainOptions, train
 
     out = tmp_path / "run"
     options = TrainOptions(dataset="digits", out=out, model=str(tiny_configs["mlp"]),

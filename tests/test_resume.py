@@ -9,7 +9,7 @@ import torch
 
 from gradr_deploy.errors import InputError
 from gradr_lava.checkpoint import load_checkpoint
-from gradr_lava.train import Trainer, TrainOptions, train
+from gradr_lava.trainer import Trainer, TrainOptions, train
 
 
 def _options(config: Path, out: Path, **kw: object) -> TrainOptions:

@@ -58,6 +58,11 @@ METRICS_FILE = "metrics.json"
 CURVES_FILE = "training_curves.png"
 
 
+# make_pruner's options that have no command-line flag (gradr_lava.Pruning.options)
+PRUNER_OPTIONS = frozenset({"temperature", "soft", "l1", "prune_every", "regrow_theta",
+                            "schedule", "adam_bias_correction"})
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """What ``gradr-lava train`` was asked to do."""
@@ -83,6 +88,9 @@ class TrainOptions:
     hardware: str = "loihi2"  # profile for --fit-cores / --fit-chips
     hardware_overrides: dict[str, str] = field(default_factory=dict)  # profile constants (--set)
     budget_allocation: str = "budget-aware"  # or "uniform" (the baseline)
+    # the pruners' options without a flag (gradr_lava.Pruning.options): temperature, soft, l1,
+    # prune_every, regrow_theta, schedule, adam_bias_correction (gradr_lava.rewiring.make_pruner)
+    pruner_options: dict[str, Any] = field(default_factory=dict)
     engine: str = "auto"  # auto | fast | slayer (gradr_lava.network.select_engine)
     device: str = "auto"  # auto | cpu | cuda (gradr_lava.distributed.resolve_device)
 
@@ -96,6 +104,8 @@ class TrainOptions:
                 **({"hardware_overrides": dict(self.hardware_overrides)}
                    if self.hardware_overrides else {}),
                 **({"gradr_count": self.gradr_count} if self.gradr_count else {}),
+                **({"pruner_options": dict(self.pruner_options)}
+                   if self.pruner_options else {}),
                 **({"gradr_shift": self.gradr_shift} if self.gradr_shift else {})}
 
 
@@ -235,11 +245,18 @@ class Trainer:
                                      "--gradr-mode schedule)")
         needs_steps = method == "magnitude" or (
             method == "gradr" and (mode == "schedule" or bool(o.finetune)))
+        extra = dict(o.pruner_options)
+        unknown = sorted(set(extra) - PRUNER_OPTIONS)
+        if unknown:
+            raise InputError(f"pruner options {unknown} unknown; the options without a flag are "
+                             f"{sorted(PRUNER_OPTIONS)}")
+        if "schedule" in extra:
+            extra["schedule"] = tuple(extra["schedule"])
         try:
             pruner = make_pruner(
                 method, target_connectivity=targets, alpha=o.alpha,
                 mode=mode, total_steps=self.total_steps if needs_steps else None,
-                finetune=o.finetune, count=count, shrink=shrink, seed=o.seed,
+                finetune=o.finetune, count=count, shrink=shrink, seed=o.seed, **extra,
             )
         except RewiringError as exc:
             message = re.sub(r"\balpha\b", "--alpha", str(exc))
