@@ -14,7 +14,7 @@ Only :func:`deploy_network` touches torch and Lava, by importing :mod:`gradr_dep
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +80,51 @@ def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMet
         )
     synaptic = sum(layer.weight is not None for layer in network.layers)
     steps = options.time_steps or DEFAULT_TIME_STEPS
-    first = network.layers[0] if network.layers else None
-    input_shape = tuple(first.shape) if first is not None and first.conv is not None else None
+    # a conv-first file records no input shape: conv_input_shape derives it from the data
     return NetworkMetadata(
         dataset=options.dataset, encoding=RateEncoding(time_steps=steps).to_dict(),
-        time_steps=steps, drain_steps=synaptic, seed=0, input_shape=input_shape,
+        time_steps=steps, drain_steps=synaptic, seed=0, input_shape=None,
     )
+
+
+def conv_input_shape(network: NetxNetwork, image_shape: tuple[int, ...] | None = None,
+                     features: int | None = None) -> tuple[int, int, int]:
+    """netx's ``(x, y, f)`` input of a conv-first file that records none (not written by
+    gradr-lava): the data set's ``(H, W)`` images (one channel), or the ``(y, x)`` the first
+    layer's geometry maps onto its output shape with ``features`` inputs in all.
+
+    Raises:
+        InputError: no input fits (the message names the shapes), or several do.
+    """
+    first = network.layers[0]
+    geometry = first.conv
+    assert geometry is not None
+    out_y, out_x = first.shape[1:]
+    channels = geometry.in_channels
+    if image_shape is not None:
+        height, width = image_shape
+        if channels != 1 or geometry.output_size(height, width) != (out_y, out_x):
+            raise InputError(
+                f"{network.path}: layer 0 is a conv reading {channels} channel(s) into "
+                f"(y, x) = ({out_y}, {out_x}); the data set's {height}x{width} one-channel "
+                f"images give {geometry.output_size(height, width)}. Give the network's own "
+                "input with --inputs FILE.npy")
+        return (width, height, 1)
+
+    def sizes(axis: int, out: int) -> list[int]:
+        k, s, p, d = (geometry.kernel[axis], geometry.stride[axis], geometry.padding[axis],
+                      geometry.dilation[axis])
+        low = max(1, (out - 1) * s - 2 * p + d * (k - 1) + 1)
+        return [n for n in range(low, low + s) if geometry.output_size(n, n)[axis] == out]
+
+    fits = [(x, y, channels) for y in sizes(0, out_y) for x in sizes(1, out_x)
+            if features is None or x * y * channels == features]
+    if len(fits) != 1:
+        raise InputError(
+            f"{network.path}: layer 0 is a conv layer and the file records no input shape; "
+            f"{len(fits)} input shapes (x, y, f) fit its geometry and {features} inputs: "
+            f"{fits[:4]}")
+    return fits[0]
 
 
 def check_programmable(network: NetxNetwork) -> None:
@@ -174,10 +213,15 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     network = read_netx(options.model)
     out = options.out or Path(options.model).parent
     check_writable(out)  # before any work: a result is never lost to an unwritable --out
+    data = None
     if options.inputs is not None:
         metadata, spikes_in = _user_stimulus(network, options)
     else:
         metadata = network_metadata(network, options)
+        if network.layers[0].conv is not None and metadata.input_shape is None:
+            data = load_dataset(metadata.dataset, options.data_dir, download=options.download)
+            metadata = replace(metadata, input_shape=conv_input_shape(
+                network, image_shape=tuple(data.image_shape)))
     profile = load_profile(options.hardware, options.overrides)
     mapping = map_network(network, profile, metadata.input_shape)
     check_budget(mapping, options.max_cores, options.chips)
@@ -193,7 +237,8 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         message_bits = int(spikes.max()).bit_length() if spikes.max() > 1 else 0
     else:
         dataset_name = options.dataset or metadata.dataset
-        data = load_dataset(dataset_name, options.data_dir, download=options.download)
+        if data is None:
+            data = load_dataset(dataset_name, options.data_dir, download=options.download)
         test = data.test
         count = _sample_count(options.samples, len(test.labels),
                               f"the {dataset_name} test split")
@@ -359,6 +404,15 @@ def _user_stimulus(network: NetxNetwork,
         recorded = NetworkMetadata.from_json(str(network.attrs[METADATA_ATTR]),
                                              str(network.path))
     input_shape = recorded.input_shape if recorded is not None else None
+    if input_shape is None and network.layers[0].conv is not None:
+        # the array's feature count decides among the shapes the geometry allows; a file that
+        # does not read is reported by load_inputs below
+        try:
+            given = np.load(options.inputs, mmap_mode="r", allow_pickle=False)
+            features_given = int(given.shape[-2]) if given.ndim in (2, 3) else None
+        except (ValueError, OSError):
+            features_given = None
+        input_shape = conv_input_shape(network, features=features_given)
     features = input_features(network, input_shape)
     if features is None:
         raise InputError(f"{network.path}: a conv-first network without a recorded input "

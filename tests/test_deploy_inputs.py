@@ -92,3 +92,32 @@ def test_a_network_that_does_not_fit_the_data_set_names_both_shapes(tmp_path: Pa
     np.save(bad, np.zeros((3, 7, 5), np.uint8))
     result = _deploy(shared_netx("oxford.net"), "--inputs", bad, "--out", tmp_path)
     assert result.returncode == 2 and "(N, 200, steps)" in result.stderr
+
+
+def test_a_conv_first_file_from_lava_dl_without_our_metadata(tiny_conv_run: Path,
+                                                            tmp_path: Path) -> None:
+    """lava-dl's export of a conv-first network records no input shape: deploy derives
+    netx's (x, y, f) from the data set's images, or from --inputs' size."""
+    import shutil
+
+    import h5py
+
+    foreign = tmp_path / "foreign.net"
+    shutil.copy(tiny_conv_run / "model.net", foreign)
+    with h5py.File(foreign, "a") as handle:
+        del handle.attrs["gradr_lava"]
+    result = _deploy(foreign, "--dataset", "digits", "--samples", "20", "--out",
+                     tmp_path / "digits")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "digits" / "deploy.json").read_text())
+    assert report["spike_agreement"] == 1.0 and report["lava_accuracy"] is not None
+    spikes = tmp_path / "in.npy"
+    np.save(spikes, (np.random.default_rng(0).random((2, 64, 8)) < 0.3).astype(np.uint8))
+    result = _deploy(foreign, "--inputs", spikes, "--out", tmp_path / "inputs")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "inputs" / "deploy.json").read_text())[
+        "spike_agreement"] == 1.0
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((1, 50, 8), np.uint8))
+    result = _deploy(foreign, "--inputs", wrong, "--out", tmp_path / "wrong")
+    assert result.returncode == 2 and "input shapes (x, y, f) fit" in result.stderr
