@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from gradr_deploy.energy import INPUT_KEY, EnergyEstimate
+from gradr_deploy.energy import EnergyEstimate
 from gradr_deploy.energy import estimate_energy as _estimate_energy
 from gradr_deploy.mapping import NetworkMapping
 from gradr_deploy.mapping import map_network as _map_network
@@ -61,6 +61,7 @@ class Simulation:
     """A Lava run of a network on given inputs, with its exact PyTorch reference.
 
     Attributes:
+        network: the network simulated.
         inputs: ``(N, F, window)`` the spikes presented (drain steps included).
         layer_spikes: per layer Lava built (every layer but ``flatten``), ``(N, neurons,
             window)`` uint8 in the stored neuron order; the last is the output layer.
@@ -70,6 +71,7 @@ class Simulation:
         seconds: wall time of the Lava run (s); ``copies``: network copies side by side.
     """
 
+    network: NetxNetwork
     inputs: np.ndarray
     layer_spikes: tuple[np.ndarray, ...]
     window: int
@@ -106,7 +108,7 @@ def simulate(network: NetxNetwork, spikes: np.ndarray, target: str = "lava-sim",
     ``loihi2`` (hardware, with Intel's lava-loihi).
     """
     from gradr_deploy import lava_exact, lava_sim
-    from gradr_deploy.stimulus import pad_window, run_window
+    from gradr_deploy.stimulus import append_drain, pad_window, payload_bits, run_window
 
     lava_sim.run_config(target)
     spikes = np.asarray(spikes)
@@ -114,9 +116,8 @@ def simulate(network: NetxNetwork, spikes: np.ndarray, target: str = "lava-sim",
         spikes = spikes[None]
     if drain_steps is None:
         drain_steps = sum(layer.weight is not None for layer in network.layers)
-    drain = np.zeros((*spikes.shape[:2], drain_steps), np.uint8)
     window = run_window(spikes.shape[2] + drain_steps, target)
-    inputs = pad_window(np.concatenate([spikes.astype(np.uint8), drain], axis=2), window)
+    inputs = pad_window(append_drain(spikes.astype(np.uint8), drain_steps), window)
     if input_shape is None:
         from gradr_deploy.metadata import recorded_input_shape
 
@@ -128,21 +129,19 @@ def simulate(network: NetxNetwork, spikes: np.ndarray, target: str = "lava-sim",
                                                streams=copies).layers)
     except lava_exact.ExactUnsupported:
         reference = None
-    bits = int(inputs.max()).bit_length() if inputs.max() > 1 else 0
     run = lava_sim.run_lava(network.path, inputs, window, input_shape, target=target,
-                            copies=copies, record_hidden=True, input_message_bits=bits)
-    return Simulation(inputs, tuple(run.layer_spikes or [run.output_spikes]), window, reference,
-                      run.seconds, run.copies)
+                            copies=copies, record_hidden=True,
+                            input_message_bits=payload_bits(inputs))
+    return Simulation(network, inputs, tuple(run.layer_spikes or [run.output_spikes]), window,
+                      reference, run.seconds, run.copies)
 
 
 def estimate_energy(mapping: NetworkMapping, simulation: Simulation) -> EnergyEstimate:
     """Energy and latency of one inference from a simulation's measured activity."""
-    samples = len(simulation.inputs)
-    activity: dict[int | str, np.ndarray] = {
-        INPUT_KEY: simulation.inputs.sum(axis=(0, 1)) / samples}
-    built = [m.index for m in mapping.layers if m.kind != "flatten"]
-    for index, spikes in zip(built, simulation.layer_spikes, strict=True):
-        activity[index] = spikes.sum(axis=(0, 1)) / samples
+    from gradr_deploy.pipeline import activity_per_inference
+
+    steps = [spikes.sum(axis=(0, 1)) for spikes in simulation.layer_spikes]
+    activity = activity_per_inference(simulation.network, simulation.inputs, steps)
     return _estimate_energy(mapping, activity, simulation.window)
 
 

@@ -23,7 +23,6 @@ Only the standard library is imported.
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 import sysconfig
@@ -67,10 +66,11 @@ def hook_path() -> Path:
 
 def write_hook() -> Path:
     """Write (or refresh) the start-up hook atomically; return its path."""
+    from gradr_deploy.atomic import atomic_path
+
     path = hook_path()
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(HOOK_LINE)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(HOOK_LINE)
     return path
 
 

@@ -33,7 +33,7 @@ from gradr_deploy.netx_file import NetxNetwork, read_netx
 from gradr_deploy.neurobench import REFERENCE as NEUROBENCH_REFERENCE
 from gradr_deploy.neurobench import activation_sparsity, connection_sparsity, synaptic_operations
 from gradr_deploy.profiles import load_profile
-from gradr_deploy.stimulus import pad_window, present, run_window
+from gradr_deploy.stimulus import append_drain, pad_window, payload_bits, present, run_window
 
 DEPLOY_FILE = "deploy.json"
 SPIKES_FILE = "spikes.npz"
@@ -153,11 +153,8 @@ def _check_input_size(network: NetxNetwork, features: int, dataset: str,
                       input_shape: tuple[int, ...] | None = None,
                       image_shape: tuple[int, ...] = ()) -> None:
     first = network.layers[0]
-    expected = first.in_features if first.conv is None else None
-    if first.kind == "input":
-        expected = first.neurons
-    elif first.conv is not None and input_shape is not None:
-        expected = int(np.prod(input_shape))
+    expected = input_features(network, input_shape)
+    if first.kind != "input" and first.conv is not None and input_shape is not None:
         channels = input_shape[2]
         if channels != first.conv.in_channels:
             raise InputError(
@@ -231,10 +228,9 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     if options.inputs is not None:
         dataset_name = None
         count = _sample_count(options.samples, len(spikes_in), f"--inputs {options.inputs}")
-        drain = np.zeros((count, spikes_in.shape[1], metadata.drain_steps), np.uint8)
-        spikes = pad_window(np.concatenate([spikes_in[:count], drain], axis=2), window)
+        spikes = pad_window(append_drain(spikes_in[:count], metadata.drain_steps), window)
         labels = None
-        message_bits = int(spikes.max()).bit_length() if spikes.max() > 1 else 0
+        message_bits = payload_bits(spikes)
     else:
         dataset_name = options.dataset or metadata.dataset
         if data is None:

@@ -23,9 +23,20 @@ def present(
     Sample ``i``'s spikes depend only on ``(seed, sample_ids[i])``; the last ``drain_steps``
     steps are empty so that the last layer's delayed output spikes fall in the window.
     """
-    spikes = encode_samples(encoding, images, np.asarray(sample_ids), seed)
+    return append_drain(encode_samples(encoding, images, np.asarray(sample_ids), seed),
+                        drain_steps)
+
+
+def append_drain(spikes: np.ndarray, drain_steps: int) -> np.ndarray:
+    """``(N, F, T)`` spikes followed by ``drain_steps`` empty steps: ``(N, F, T + drain)``."""
     drain = np.zeros((*spikes.shape[:2], drain_steps), dtype=spikes.dtype)
     return np.concatenate([spikes, drain], axis=2)
+
+
+def payload_bits(spikes: np.ndarray) -> int:
+    """Payload bits the input spikes need: 0 for binary spikes, else the largest payload's."""
+    largest = int(spikes.max()) if spikes.size else 0
+    return largest.bit_length() if largest > 1 else 0
 
 
 def run_window(window: int, target: str) -> int:

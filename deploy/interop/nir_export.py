@@ -159,7 +159,7 @@ def _synapse_node(nir: Any, layer: Layer, in_shape: tuple[int, ...],
                   bias_in_synapse: bool) -> Any:
     bias = None
     if bias_in_synapse and layer.bias is not None:
-        bias = np.broadcast_to(_bias(layer), layer.shape).astype(np.float32) / NETX_UNIT
+        bias = _bias(layer).astype(np.float32) / NETX_UNIT
     if layer.kind == "dense":
         weight = np.trunc(layer.weight_matrix()).astype(np.float32) / NETX_UNIT
         if bias is not None:
@@ -184,11 +184,9 @@ def _synapse_node(nir: Any, layer: Layer, in_shape: tuple[int, ...],
 def _bias(layer: Layer) -> np.ndarray:
     """The bias mantissas broadcast to ``layer.shape`` (one value, per channel or per neuron)."""
     values = np.trunc(np.asarray(layer.bias, dtype=np.float64)).reshape(-1)
-    if values.size == 1 or values.size == layer.neurons:
-        return np.broadcast_to(values.reshape(-1) if values.size > 1 else values[0],
-                               (layer.neurons,)).reshape(layer.shape)
-    channels = layer.shape[0]
-    return np.repeat(values, layer.neurons // channels).reshape(layer.shape)
+    if values.size not in (1, layer.neurons):  # one per channel
+        values = np.repeat(values, layer.neurons // layer.shape[0])
+    return np.broadcast_to(values, (layer.neurons,)).reshape(layer.shape)
 
 
 def _neuron_node(nir: Any, layer: Layer, where: str, dt: float) -> Any:
