@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from gradr_deploy.atomic import write_json
-    from gradr_deploy.lava_sim import run_lava
-    from gradr_deploy.netx_file import read_netx
+    from gradr_deploy.netx import read_netx
     from gradr_deploy.pipeline import spike_agreement
-    from gradr_deploy.reference import reference_output
-    from gradr_deploy.stimulus import present
+    from gradr_deploy.simulation.lava_sim import run_lava
+    from gradr_deploy.simulation.reference import reference_output
+    from gradr_deploy.simulation.stimulus import present
     from gradr_lava.trainer import Trainer, TrainOptions
 
     with tempfile.TemporaryDirectory() as tmp:

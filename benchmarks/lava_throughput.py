@@ -9,7 +9,8 @@ depend on accuracy), then times Lava on ``--samples`` test images for each lever
 - ``netx-ringbuffer``: netx's own network with Lava's ``RingBuffer`` source and sinks, one run
   per 250 samples (the path before this benchmark existed), every layer recorded;
 - ``copies-K-binary`` / ``copies-K``: K copies side by side, block-diagonal ``Sparse``
-  synapses, file-backed I/O, binary-path or graded-path sums (:mod:`gradr_deploy.lava_graph`);
+  synapses, file-backed I/O, binary-path or graded-path sums
+  (:mod:`gradr_deploy.simulation.lava_graph`);
 - ``plain-dense``: one copy with netx's ``Dense`` synapses and file-backed I/O.
 
 Every run is checked spike for spike, every layer, against the exact reference. With
@@ -54,10 +55,10 @@ def _train(name: str, args: argparse.Namespace) -> Path:
 
 def _inputs(model: Path, args: argparse.Namespace):
     from gradr_deploy.datasets import load_dataset
-    from gradr_deploy.encoding import RateEncoding
-    from gradr_deploy.netx_file import read_netx
+    from gradr_deploy.netx import read_netx
     from gradr_deploy.pipeline import DeployOptions, network_metadata
-    from gradr_deploy.stimulus import present
+    from gradr_deploy.simulation.encoding import RateEncoding
+    from gradr_deploy.simulation.stimulus import present
 
     net = read_netx(model)
     meta = network_metadata(net, DeployOptions(model=model))
@@ -70,7 +71,7 @@ def _inputs(model: Path, args: argparse.Namespace):
 
 def _ringbuffer_run(model: Path, spikes: np.ndarray, window: int) -> list[np.ndarray]:
     """The previous path: netx's network, RingBuffers, one compile per 250 samples."""
-    from gradr_deploy import lava_compat
+    from gradr_deploy.simulation import lava_compat
 
     lava_compat.install()
     from lava.lib.dl import netx
@@ -103,8 +104,8 @@ def _ringbuffer_run(model: Path, spikes: np.ndarray, window: int) -> list[np.nda
 
 
 def _lever(name: str, model: Path, net, spikes, window) -> dict:
-    from gradr_deploy.lava_exact import exact_run
-    from gradr_deploy.lava_graph import run_in_process
+    from gradr_deploy.simulation.lava_exact import exact_run
+    from gradr_deploy.simulation.lava_graph import run_in_process
 
     start = time.perf_counter()
     if name == "netx-ringbuffer":

@@ -24,9 +24,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_network
-from gradr_deploy.netx_file import Layer, NetxNetwork, Neuron, read_netx
-from gradr_deploy.profiles import load_profile
+from gradr_deploy.netx import Layer, NetxNetwork, Neuron, read_netx
 
 
 def build_network(sizes: list[int], synapses: int, seed: int) -> NetxNetwork:

@@ -2,7 +2,8 @@
 
 For each netx network: export it to NIR (``gradr_deploy.interop.nir_export``), load the graph with
 snnTorch's ``import_from_nir`` (float32), run both on the same input, and compare every
-(sample, output neuron) spike count with Lava's integer grid (``gradr_deploy.lava_exact``, which
+(sample, output neuron) spike count with Lava's integer grid
+(``gradr_deploy.simulation.lava_exact``, which
 agrees with Lava's CPU simulator spike for spike). Inputs: the network's own test encoding for
 gradr-lava files (digits), Bernoulli spikes (rate ``--rate``) for the lava-dl files.
 
@@ -27,10 +28,10 @@ SHARED = REPO.parent / "shared" / "data" / "netx"
 
 def _stimulus(model: Path, samples: int, steps: int, rate: float) -> tuple[np.ndarray, int, str]:
     from gradr_deploy.datasets import load_digits
-    from gradr_deploy.encoding import encoding_from_dict
-    from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
-    from gradr_deploy.netx_file import read_netx
-    from gradr_deploy.stimulus import present
+    from gradr_deploy.netx import read_netx
+    from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
+    from gradr_deploy.simulation.encoding import encoding_from_dict
+    from gradr_deploy.simulation.stimulus import present
 
     network = read_netx(model)
     if METADATA_ATTR in network.attrs:
@@ -52,9 +53,9 @@ def measure(model: Path, samples: int, steps: int, rate: float) -> dict:
     import torch
     from snntorch.import_nir import import_from_nir
 
-    from gradr_deploy import lava_exact
     from gradr_deploy.interop.nir_export import export_nir
-    from gradr_deploy.netx_file import read_netx
+    from gradr_deploy.netx import read_netx
+    from gradr_deploy.simulation import lava_exact
 
     spikes, window, source = _stimulus(model, samples, steps, rate)
     lava = lava_exact.exact_run(read_netx(model), spikes, window).output.sum(axis=2)

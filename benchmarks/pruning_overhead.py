@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from gradr_deploy.atomic import write_json
     from gradr_deploy.datasets import load_mnist
-    from gradr_deploy.encoding import RateEncoding
-    from gradr_deploy.stimulus import present
+    from gradr_deploy.simulation.encoding import RateEncoding
+    from gradr_deploy.simulation.stimulus import present
     from gradr_lava.config import load_model_config
     from gradr_lava.network import SpikingNetwork
     from gradr_lava.rewiring import make_pruner

@@ -9,13 +9,14 @@ use, since the environment's start-up hook imports this package in every interpr
 the simulation step loads Lava, when it runs.
 
 The Python API (:mod:`gradr_deploy.api`): :func:`read_netx`, :func:`map_network`,
-:func:`simulate`, :func:`estimate_energy`, and :func:`run` (``gradr-lava deploy``).
+:func:`simulate`, :func:`estimate_energy`, :func:`map_model` (``gradr-lava map``) and
+:func:`run` (``gradr-lava deploy``).
 """
 
 from typing import Any
 
-__all__ = ["DeployResult", "Simulation", "estimate_energy", "map_network", "read_netx", "run",
-           "simulate"]
+__all__ = ["DeployResult", "MapResult", "Simulation", "estimate_energy", "map_model",
+           "map_network", "read_netx", "run", "simulate"]
 
 
 def __getattr__(name: str) -> Any:

@@ -24,36 +24,63 @@ from typing import Any
 
 import numpy as np
 
+from gradr_deploy.atomic import check_writable
 from gradr_deploy.energy import EnergyEstimate
 from gradr_deploy.energy import estimate_energy as _estimate_energy
-from gradr_deploy.mapping import NetworkMapping
-from gradr_deploy.mapping import map_network as _map_network
-from gradr_deploy.netx_file import NetxNetwork, read_netx
-from gradr_deploy.profiles import load_profile
+from gradr_deploy.mapping import NetworkMapping, map_file, map_network
+from gradr_deploy.netx import NetxNetwork, read_netx
 
-__all__ = ["DeployResult", "Simulation", "estimate_energy", "map_network", "read_netx", "run",
-           "simulate"]
+__all__ = ["DeployResult", "MapResult", "Simulation", "estimate_energy", "map_model",
+           "map_network", "read_netx", "run", "simulate"]
 
 
-def map_network(network: NetxNetwork, hardware: str | Path = "loihi2",
-                overrides: Mapping[str, Any] | None = None,
-                input_shape: tuple[int, int, int] | None = None) -> NetworkMapping:
-    """Place ``network`` on the cores of a hardware profile (``gradr-lava map``).
+@dataclass(frozen=True)
+class MapResult:
+    """What :func:`map_model` (``gradr-lava map``) found and wrote.
 
-    Args:
-        network: from :func:`read_netx` (or :func:`gradr_deploy.interop.read_network`).
-        hardware: ``loihi2`` (Intel's compiler, modelled), ``loihi2-brief``, ``loihi1`` or a
-            TOML profile; ``overrides``: constants to change (``--set KEY=VALUE``).
-        input_shape: netx's ``(x, y, f)`` input of a conv-first network without one recorded.
-
-    Returns:
-        the mapping: ``.total_cores``, ``.chips``, ``.layers[k].cores``, ``.to_dict()``.
+    Attributes:
+        mapping: the placement (``.total_cores``, ``.chips``, ``.layers``, ``.to_dict()``).
+        json_path, png_path: ``mapping.json`` and ``mapping.png`` written (None without ``out``).
+        budget: :func:`gradr_deploy.mapping.budget.utilization` against ``max_cores`` /
+            ``chips``; ``budget_error``: why the network does not fit ("" when it does).
     """
-    from gradr_deploy.metadata import recorded_input_shape
 
-    if input_shape is None:
-        input_shape = recorded_input_shape(network.attrs, str(network.path))
-    return _map_network(network, load_profile(hardware, overrides or {}), input_shape)
+    mapping: NetworkMapping
+    json_path: Path | None
+    png_path: Path | None
+    budget: dict[str, Any]
+    budget_error: str
+
+    @property
+    def fits(self) -> bool:
+        return not self.budget_error
+
+
+def map_model(model: str | Path, *, hardware: str | Path = "loihi2",
+              override: Mapping[str, Any] | None = None, refine_bounds: bool = False,
+              out: str | Path | None = None, max_cores: int | None = None,
+              chips: int | None = None) -> MapResult:
+    """``gradr-lava map`` from Python: map a netx file or NIR graph, write ``mapping.json`` and
+    ``mapping.png`` into ``out`` (when given), and check the core budget.
+
+    Over budget is a result (``.fits`` False, ``.budget_error`` the message), not an exception,
+    so the mapping is there to look at; bad input raises :class:`InputError`.
+    """
+    from gradr_deploy.errors import BudgetError
+    from gradr_deploy.mapping.budget import check_budget, utilization
+    from gradr_deploy.reports.mapping import write_mapping
+
+    directory = None if out is None else check_writable(Path(out))  # before the work
+    mapping = map_file(model, hardware, override, refine_bounds=refine_bounds)
+    json_path = png_path = None
+    if directory is not None:
+        json_path, png_path = write_mapping(mapping, directory)
+    try:
+        check_budget(mapping, max_cores, chips)
+        error = ""
+    except BudgetError as exc:
+        error = str(exc)
+    return MapResult(mapping, json_path, png_path, utilization(mapping, max_cores, chips), error)
 
 
 @dataclass(frozen=True)
@@ -107,8 +134,8 @@ def simulate(network: NetxNetwork, spikes: np.ndarray, target: str = "lava-sim",
     last spikes reach the output. ``target`` is ``lava-sim`` (Lava's CPU simulator) or
     ``loihi2`` (hardware, with Intel's lava-loihi).
     """
-    from gradr_deploy import lava_exact, lava_sim
-    from gradr_deploy.stimulus import append_drain, pad_window, payload_bits, run_window
+    from gradr_deploy.simulation import lava_exact, lava_sim
+    from gradr_deploy.simulation.stimulus import append_drain, pad_window, payload_bits, run_window
 
     lava_sim.run_config(target)
     spikes = np.asarray(spikes)
@@ -119,7 +146,7 @@ def simulate(network: NetxNetwork, spikes: np.ndarray, target: str = "lava-sim",
     window = run_window(spikes.shape[2] + drain_steps, target)
     inputs = pad_window(append_drain(spikes.astype(np.uint8), drain_steps), window)
     if input_shape is None:
-        from gradr_deploy.metadata import recorded_input_shape
+        from gradr_deploy.netx.metadata import recorded_input_shape
 
         input_shape = recorded_input_shape(network.attrs, str(network.path))
     copies = copies or lava_sim.plan_copies(lava_sim.network_density(network), len(inputs),
@@ -163,19 +190,19 @@ def run(model: str | Path, *, target: str = "lava-sim", dataset: str | None = No
         data_dir: str | Path | None = None, download: bool = False,
         inputs: str | Path | None = None, samples: int | None = None,
         time_steps: int | None = None, out: str | Path | None = None,
-        hardware: str = "loihi2", overrides: Mapping[str, str] | None = None,
+        hardware: str = "loihi2", override: Mapping[str, str] | None = None,
         max_cores: int | None = None, chips: int | None = None, copies: int | None = None,
-        save_spikes: bool = False, progress: bool = False) -> DeployResult:
+        save_spikes: bool = False, quiet: bool = True) -> DeployResult:
     """``gradr-lava deploy`` from Python: map, check the budget, run in Lava against the
     reference, estimate energy, write ``deploy.json``. Arguments are the command's flags
-    (``overrides`` is ``--set``); errors are :class:`gradr_deploy.errors.ToolchainError`."""
+    (``override`` is ``--override``); errors are :class:`gradr_deploy.errors.ToolchainError`."""
     from gradr_deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
 
     options = DeployOptions(
         model=Path(model), target=target, dataset=dataset,
         data_dir=None if data_dir is None else Path(data_dir), download=download,
         samples=samples, out=None if out is None else Path(out), time_steps=time_steps,
-        progress=progress, hardware=hardware, overrides=dict(overrides or {}),
+        progress=not quiet, hardware=hardware, overrides=dict(override or {}),
         max_cores=max_cores, chips=chips, copies=copies, save_spikes=save_spikes,
         inputs=None if inputs is None else Path(inputs))
     report = deploy_network(options)

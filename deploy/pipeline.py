@@ -7,8 +7,9 @@ user) -> build the test stimulus -> PyTorch reference forward (lava-dl blocks re
 file) -> Lava run, recording every layer's spikes -> compare spike by spike -> energy per
 inference from the measured activity -> write ``deploy.json``.
 
-Only :func:`deploy_network` touches torch and Lava, by importing :mod:`gradr_deploy.reference` and
-:mod:`gradr_deploy.lava_sim` when it runs.
+Only :func:`deploy_network` touches torch and Lava, by importing
+:mod:`gradr_deploy.simulation.reference` and
+:mod:`gradr_deploy.simulation.lava_sim` when it runs.
 """
 
 from __future__ import annotations
@@ -21,19 +22,29 @@ from typing import Any
 import numpy as np
 
 from gradr_deploy.atomic import atomic_path, check_writable, write_json
-from gradr_deploy.budget import check_budget
 from gradr_deploy.datasets import load_dataset
-from gradr_deploy.encoding import RateEncoding, encoding_from_dict
 from gradr_deploy.energy import INPUT_KEY, estimate_energy
+from gradr_deploy.energy.neurobench import REFERENCE as NEUROBENCH_REFERENCE
+from gradr_deploy.energy.neurobench import (
+    activation_sparsity,
+    connection_sparsity,
+    synaptic_operations,
+)
 from gradr_deploy.errors import InputError
-from gradr_deploy.inputs import load_inputs
+from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_network
-from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
-from gradr_deploy.netx_file import NetxNetwork, read_netx
-from gradr_deploy.neurobench import REFERENCE as NEUROBENCH_REFERENCE
-from gradr_deploy.neurobench import activation_sparsity, connection_sparsity, synaptic_operations
-from gradr_deploy.profiles import load_profile
-from gradr_deploy.stimulus import append_drain, pad_window, payload_bits, present, run_window
+from gradr_deploy.mapping.budget import check_budget
+from gradr_deploy.netx import NetxNetwork, read_netx
+from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
+from gradr_deploy.simulation.encoding import RateEncoding, encoding_from_dict
+from gradr_deploy.simulation.inputs import load_inputs
+from gradr_deploy.simulation.stimulus import (
+    append_drain,
+    pad_window,
+    payload_bits,
+    present,
+    run_window,
+)
 
 DEPLOY_FILE = "deploy.json"
 SPIKES_FILE = "spikes.npz"
@@ -60,7 +71,7 @@ class DeployOptions:
     record_activity: bool = True  # False: record only the output layer (faster, no energy)
     copies: int | None = None  # network copies side by side in Lava (default: planned)
     save_spikes: bool = False  # write spikes.npz (inputs as presented, Lava's outputs)
-    inputs: Path | None = None  # the user's own input spikes (deploy/inputs.py), not a data set
+    inputs: Path | None = None  # the user's own input spikes (simulation/inputs.py), not data
 
 
 def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMetadata:
@@ -204,7 +215,7 @@ def _bar(total: int, enabled: bool) -> tuple[Callable[[int], None], Callable[[],
 
 def deploy_network(options: DeployOptions) -> dict[str, Any]:
     """Run the steps in the module docstring and return (and write) the deploy report."""
-    from gradr_deploy import lava_exact, lava_sim
+    from gradr_deploy.simulation import lava_exact, lava_sim
 
     lava_sim.run_config(options.target)  # a missing backend fails before any work
     network = read_netx(options.model)
@@ -220,7 +231,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
             metadata = replace(metadata, input_shape=conv_input_shape(
                 network, image_shape=tuple(data.image_shape)))
     profile = load_profile(options.hardware, options.overrides)
-    mapping = map_network(network, profile, metadata.input_shape)
+    mapping = map_network(network, profile, input_shape=metadata.input_shape)
     check_budget(mapping, options.max_cores, options.chips)
     check_programmable(network)
     window = run_window(metadata.window, options.target)
@@ -325,8 +336,8 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         "prediction_agreement": None,
         "reference": (
             "torch_accuracy and spike_agreement compare Lava with the network computed in "
-            "PyTorch on Lava's integer grid (deploy/lava_exact.py), every layer, neuron and "
-            "step; training_forward is lava-dl's SLAYER forward (what training optimised)"
+            "PyTorch on Lava's integer grid (deploy/simulation/lava_exact.py), every layer, neuron "
+            "and step; training_forward is lava-dl's SLAYER forward (what training optimised)"
         ),
         "layers": layers,
         "training_forward": training,
@@ -369,7 +380,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
 
 def _training_forward(network: NetxNetwork, spikes: np.ndarray, input_shape, labels) -> dict:
     """lava-dl's SLAYER forward of the same file (what training computes), for comparison."""
-    from gradr_deploy import reference
+    from gradr_deploy.simulation import reference
 
     try:
         out = reference.reference_output(network, spikes, input_shape)

@@ -32,7 +32,7 @@ class Pruning:
         gradr_mode, gradr_count, gradr_shift, gradr_finetune: Grad R's variants
             (``docs/rewiring.md``).
         fit_cores, fit_chips: derive per-layer targets so the network fits this budget.
-        hardware, set, budget_allocation: the profile for the budget, constants to override
+        hardware, override, budget_allocation: the profile for the budget, constants to override
             (``{"count_zero_weights": "false"}``), and how the budget is split.
         options: the pruners' own options that have no flag, as
             :func:`gradr_lava.rewiring.make_pruner` takes them: Deep R's ``temperature``,
@@ -50,7 +50,7 @@ class Pruning:
     fit_cores: int | None = None
     fit_chips: int | None = None
     hardware: str = "loihi2"
-    set: Mapping[str, str] = field(default_factory=dict)
+    override: Mapping[str, str] = field(default_factory=dict)
     budget_allocation: str = "budget-aware"
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -76,8 +76,8 @@ class TrainResult:
 
     @property
     def network(self) -> Any:
-        """The exported network (:class:`gradr_deploy.netx_file.NetxNetwork`)."""
-        from gradr_deploy.netx_file import read_netx
+        """The exported network (:class:`gradr_deploy.netx.NetxNetwork`)."""
+        from gradr_deploy.netx import read_netx
 
         return read_netx(self.netx_path)
 
@@ -104,7 +104,7 @@ def train(model: str | Path | None = None, dataset: str = "digits", *,
         gradr_deploy.errors.ToolchainError: bad input (exit code 2 on the command line), no
             Lava (4).
     """
-    from gradr_deploy.lava_setup import require_lava
+    from gradr_deploy.simulation.lava_setup import require_lava
 
     require_lava("training")
     from gradr_lava.trainer import MODEL_FILE, TrainOptions
@@ -122,7 +122,7 @@ def train(model: str | Path | None = None, dataset: str = "digits", *,
         target_connectivity=targets, alpha=p.alpha, prune_mode=p.gradr_mode,
         gradr_count=p.gradr_count, gradr_shift=p.gradr_shift, finetune=p.gradr_finetune,
         fit_cores=p.fit_cores, fit_chips=p.fit_chips, hardware=p.hardware,
-        hardware_overrides=dict(p.set), budget_allocation=p.budget_allocation,
+        hardware_overrides=dict(p.override), budget_allocation=p.budget_allocation,
         pruner_options=dict(p.options), engine=engine, device=device))
     history = metrics.get("history", [])
     return TrainResult(run_dir=out, netx_path=out / MODEL_FILE,

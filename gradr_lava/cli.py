@@ -81,7 +81,7 @@ def _add_data_flags(parser: argparse.ArgumentParser, help_text: str, required: b
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from gradr_deploy.lava_setup import require_lava
+    from gradr_deploy.simulation.lava_setup import require_lava
 
     require_lava("gradr-lava train")  # lava-dl's SLAYER blocks
     from gradr_lava.api import Pruning, train
@@ -95,7 +95,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             gradr_mode=args.gradr_mode, gradr_count=args.gradr_count,
             gradr_shift=args.gradr_shift, gradr_finetune=args.gradr_finetune,
             fit_cores=args.fit_cores, fit_chips=args.fit_chips, hardware=args.hardware,
-            set=_overrides(args.set), budget_allocation=args.budget_allocation))
+            override=_overrides(args.override), budget_allocation=args.budget_allocation))
     metrics = result.metrics
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
@@ -140,34 +140,37 @@ def _overrides(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    from gradr_deploy.atomic import check_writable
-    from gradr_deploy.budget import check_budget
-    from gradr_deploy.mapping import map_file
-    from gradr_deploy.mapping_report import format_table, write_mapping
+    from gradr_deploy.api import map_model
+    from gradr_deploy.errors import BudgetError
+    from gradr_deploy.reports.mapping import format_table
 
-    out = check_writable(args.out or args.model.parent)
-    mapping = map_file(args.model, args.hardware, _overrides(args.set))
-    print(format_table(mapping))
-    json_path, png_path = write_mapping(mapping, out)
-    print(f"wrote {json_path}, {png_path}")
-    check_budget(mapping, args.max_cores, args.chips)
+    result = map_model(args.model, hardware=args.hardware, override=_overrides(args.override),
+                       refine_bounds=args.refine_bounds, out=args.out or args.model.parent,
+                       max_cores=args.max_cores, chips=args.chips)
+    print(format_table(result.mapping))
+    if not args.refine_bounds and any(layer.cores > layer.lower_bound
+                                      for layer in result.mapping.layers):
+        print("(lower bounds: counting bounds; --refine-bounds tightens them and says why any "
+              "gap remains)")
+    print(f"wrote {result.json_path}, {result.png_path}")
+    if not result.fits:
+        raise BudgetError(result.budget_error)
     return 0
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    from gradr_deploy.lava_setup import require_lava
-    from gradr_deploy.pipeline import DEPLOY_FILE, DeployOptions, deploy_network
+    from gradr_deploy.api import run
+    from gradr_deploy.simulation.lava_setup import require_lava
 
     require_lava("gradr-lava deploy")
 
-    options = DeployOptions(
-        model=args.model, target=args.target, dataset=args.dataset, data_dir=args.data_dir,
-        download=args.download, samples=args.samples, out=args.out,
-        time_steps=args.time_steps, progress=not args.quiet, hardware=args.hardware,
-        overrides=_overrides(args.set), max_cores=args.max_cores, chips=args.chips,
-        copies=args.copies, save_spikes=args.save_spikes, inputs=args.inputs,
-    )
-    report = deploy_network(options)
+    result = run(
+        args.model, target=args.target, dataset=args.dataset, data_dir=args.data_dir,
+        download=args.download, inputs=args.inputs, samples=args.samples,
+        time_steps=args.time_steps, out=args.out, hardware=args.hardware,
+        override=_overrides(args.override), max_cores=args.max_cores, chips=args.chips,
+        copies=args.copies, save_spikes=args.save_spikes, quiet=args.quiet)
+    report = result.report
     lava = report["lava"]
     source = (f"{report['samples']} samples of {args.inputs}" if args.inputs is not None
               else f"{report['samples']} {report['dataset']} test samples")
@@ -198,8 +201,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
           f"({breakdown}; nJ, an estimate from pre-silicon figures: see deploy.json)")
     if report.get("note"):
         print(report["note"])
-    out = options.out or options.model.parent
-    print(f"wrote {out / DEPLOY_FILE}")
+    print(f"wrote {result.path}")
     return 0
 
 
@@ -213,7 +215,7 @@ def _cmd_export_nir(args: argparse.Namespace) -> int:
 
 def _cmd_import_nir(args: argparse.Namespace) -> int:
     from gradr_deploy.interop.nir_import import read_nir
-    from gradr_deploy.netx_write import write_netx
+    from gradr_deploy.netx.write import write_netx
 
     imported = read_nir(args.graph, dt=args.dt)
     for note in imported.notes:
@@ -225,7 +227,7 @@ def _cmd_import_nir(args: argparse.Namespace) -> int:
 
 
 def _cmd_setup_lava(args: argparse.Namespace) -> int:
-    from gradr_deploy.lava_setup import setup_lava
+    from gradr_deploy.simulation.lava_setup import setup_lava
 
     setup_lava(tuple(args.pip_args or ()))
     return 0
@@ -305,9 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--hardware", default="loihi2", metavar="PROFILE",
                      help="hardware profile for --fit-cores: loihi1, loihi2, loihi2-brief or a "
                      "TOML file")
-    fit.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override a profile constant for --fit-cores, e.g. --set "
-                     "count_zero_weights=false (repeatable)")
+    fit.add_argument("--override", "--set", action="append", metavar="KEY=VALUE",
+                     help="override a profile constant for --fit-cores, e.g. --override "
+                     "count_zero_weights=false (repeatable; --set is the same)")
     fit.add_argument("--budget-allocation", choices=("budget-aware", "uniform"),
                      default="budget-aware", help="split the budget by layer size and fan-in "
                      "(default), or one connectivity for all layers (baseline)")
@@ -363,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hardware_flags(mapper)
     mapper.add_argument("--out", type=Path, metavar="DIR",
                         help="directory for mapping.json and mapping.png (default: the model's)")
+    mapper.add_argument("--refine-bounds", action="store_true",
+                        help="tighten the per-layer lower bounds on the cores (seconds for large "
+                        "layers) and say why any gap to the cores found remains")
     mapper.set_defaults(handler=_cmd_map)
 
     exporter = commands.add_parser(
@@ -407,8 +412,9 @@ def _add_hardware_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--hardware", default="loihi2", metavar="PROFILE",
                        help="hardware profile: loihi2 (Intel's compiler, modelled), loihi2-brief, "
                        "loihi1 or a TOML file (default loihi2)")
-    group.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override a profile constant, e.g. --set synop_pj=27.1 (repeatable)")
+    group.add_argument("--override", "--set", action="append", metavar="KEY=VALUE",
+                       help="override a profile constant, e.g. --override synop_pj=27.1 "
+                       "(repeatable; --set is the same)")
     group.add_argument("--max-cores", type=_positive_int, metavar="N",
                        help="fail with exit code 3 if the network needs more than N cores")
     group.add_argument("--chips", type=_positive_int, metavar="N",

@@ -31,7 +31,7 @@ def model_dirs() -> list[Path]:
 
 @dataclass(frozen=True)
 class InputConfig:
-    """How images become input spikes (see ``gradr_deploy.encoding``)."""
+    """How images become input spikes (see ``gradr_deploy.simulation.encoding``)."""
 
     encoding: str = "rate"  # "rate" (binary spikes) or "direct" (graded payloads)
     time_steps: int = 16  # T: time steps a sample is presented

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from gradr_deploy.errors import InputError
+from gradr_deploy.hardware.profile import HardwareProfile, load_profile
 from gradr_deploy.mapping import map_network
-from gradr_deploy.netx_file import dense_network
-from gradr_deploy.profiles import HardwareProfile, load_profile
+from gradr_deploy.netx import dense_network
 
 GRID = tuple(np.unique(np.concatenate([np.geomspace(0.002, 0.1, 30), np.linspace(0.1, 1, 46)])))
 

@@ -16,7 +16,7 @@ import h5py
 import torch
 
 from gradr_deploy.atomic import atomic_path
-from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
+from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
 from gradr_lava.network import SpikingNetwork
 from gradr_lava.rewiring import fold
 

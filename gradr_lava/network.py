@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from gradr_deploy import lava_compat
 from gradr_deploy.errors import InputError
+from gradr_deploy.simulation import lava_compat
 from gradr_lava import fast_cuba
 from gradr_lava.config import ModelConfig
 
@@ -42,7 +42,8 @@ def neuron_params(config: ModelConfig) -> dict[str, float | bool]:
 
 def input_scale(config: ModelConfig) -> int:
     """How many times a binary spike's current one unit of intensity brings to the first layer:
-    ``levels`` for direct (graded) input, 1 for rate coding (see ``gradr_deploy.encoding``)."""
+    ``levels`` for direct (graded) input, 1 for rate coding (see
+    ``gradr_deploy.simulation.encoding``)."""
     return config.input.levels if config.input.encoding == "direct" else 1
 
 

@@ -1,7 +1,7 @@
 """Train a SLAYER network on a data set, checkpoint every epoch, export it to netx HDF5.
 
 One sample's path: ``gradr_deploy.datasets`` loads an image ``(H, W)`` in [0, 1] ->
-``gradr_deploy.stimulus.present`` turns it into rate-coded spikes ``(F, T + drain)`` ->
+``gradr_deploy.simulation.stimulus.present`` turns it into rate-coded spikes ``(F, T + drain)`` ->
 ``SpikingNetwork`` produces output spikes ``(classes, T + drain)`` -> the class with the most
 output spikes is the prediction; the loss is cross-entropy on the output spike counts.
 
@@ -29,14 +29,14 @@ from tqdm import tqdm
 
 from gradr_deploy.atomic import directory_lock, write_json
 from gradr_deploy.datasets import Dataset, load_dataset
-from gradr_deploy.encoding import DirectEncoding, Encoding, RateEncoding
 from gradr_deploy.errors import InputError
+from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_file
-from gradr_deploy.mapping_report import write_mapping
-from gradr_deploy.metadata import NetworkMetadata
-from gradr_deploy.profiles import load_profile
+from gradr_deploy.netx.metadata import NetworkMetadata
 from gradr_deploy.progress import is_terminal
-from gradr_deploy.stimulus import present
+from gradr_deploy.reports.mapping import write_mapping
+from gradr_deploy.simulation.encoding import DirectEncoding, Encoding, RateEncoding
+from gradr_deploy.simulation.stimulus import present
 from gradr_lava import distributed
 from gradr_lava.allocator import keep_freed_memory
 from gradr_lava.augment import RandomAffine, apply_affine
@@ -593,12 +593,13 @@ class Trainer:
 
         Compares the output spikes of lava-dl's SLAYER blocks rebuilt from the exported file
         (the training forward) with the exact reference on Lava's integer grid
-        (:mod:`gradr_deploy.lava_exact`), on the first ``samples`` test images, and warns when they
+        (:mod:`gradr_deploy.simulation.lava_exact`), on the first ``samples`` test images, and
+        warns when they
         differ: the accuracy in Lava is then not the accuracy training reported.
         """
-        from gradr_deploy import lava_exact, reference
-        from gradr_deploy.netx_file import read_netx
+        from gradr_deploy.netx import read_netx
         from gradr_deploy.pipeline import check_programmable
+        from gradr_deploy.simulation import lava_exact, reference
 
         network = read_netx(model)
         try:

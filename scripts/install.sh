@@ -7,7 +7,7 @@
 #    (pyproject.toml), Lava's real runtime dependencies included;
 # 3. `gradr-lava setup-lava`: lava-nc 0.10.0 and lava-dl 0.6.0, which declare Python <3.11 and
 #    pin a CUDA torch<2.4, installed without their declared dependencies, plus a start-up hook
-#    that applies deploy/lava_compat.py's Python 3.11 fixes to every `import lava` (nothing in
+#    that applies deploy/simulation/lava_compat.py's Python 3.11 fixes to every `import lava` (nothing in
 #    site-packages is edited). The same command is the wheel route's second step (README).
 # `pip check` reports lava-dl's unmet pins afterwards: that is expected.
 set -euo pipefail

@@ -9,10 +9,10 @@ import pytest
 
 import gradr_deploy as gd
 from gradr_deploy.datasets import load_digits
-from gradr_deploy.encoding import encoding_from_dict
 from gradr_deploy.errors import InputError
-from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
-from gradr_deploy.stimulus import present
+from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
+from gradr_deploy.simulation.encoding import encoding_from_dict
+from gradr_deploy.simulation.stimulus import present
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "digits-mlp.net"

@@ -31,14 +31,14 @@ def test_deploy_never_imports_gradr_lava() -> None:
 
 
 LIGHT_MODULES = [
-    "gradr_deploy", "gradr_deploy.errors", "gradr_deploy.atomic", "gradr_deploy.metadata",
-    "gradr_deploy.netx_file", "gradr_deploy.datasets", "gradr_deploy.encoding",
-    "gradr_deploy.stimulus", "gradr_deploy.pipeline", "gradr_deploy.mapping",
-    "gradr_deploy.compiler_model", "gradr_deploy.compiler_profile",
-    "gradr_deploy.compiler_mapping", "gradr_deploy.budget", "gradr_deploy.energy",
-    "gradr_deploy.lava_sim",
+    "gradr_deploy", "gradr_deploy.errors", "gradr_deploy.atomic", "gradr_deploy.netx.metadata",
+    "gradr_deploy.netx", "gradr_deploy.datasets", "gradr_deploy.simulation.encoding",
+    "gradr_deploy.simulation.stimulus", "gradr_deploy.pipeline", "gradr_deploy.mapping",
+    "gradr_deploy.mapping.compiler_model", "gradr_deploy.hardware.compiler_profile",
+    "gradr_deploy.mapping.compiler_mapping", "gradr_deploy.mapping.budget", "gradr_deploy.energy",
+    "gradr_deploy.simulation.lava_sim",
     "gradr_deploy.interop", "gradr_deploy.interop.nir_export", "gradr_deploy.interop.nir_import",
-    "gradr_deploy.netx_write", "gradr_deploy.neurobench", "gradr_deploy.inputs",
+    "gradr_deploy.netx.write", "gradr_deploy.energy.neurobench", "gradr_deploy.simulation.inputs",
     "gradr_deploy.api",
     "gradr_lava", "gradr_lava.cli", "gradr_lava.config",
 ]
@@ -73,9 +73,10 @@ def test_every_package_folder_is_in_the_wheel() -> None:
 
 
 def test_the_start_up_hook_stays_cheap() -> None:
-    """Every interpreter of the environment imports gradr_deploy.lava_startup (the .pth hook):
+    """Every interpreter of the environment imports gradr_deploy.simulation.lava_startup (the .pth
+    hook):
     it must not pull in numpy, h5py or anything heavy."""
-    code = ("import sys, gradr_deploy, gradr_deploy.lava_startup\n"
+    code = ("import sys, gradr_deploy, gradr_deploy.simulation.lava_startup\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('numpy', 'h5py', 'torch', 'lava', 'scipy')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

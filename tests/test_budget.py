@@ -1,4 +1,5 @@
-"""Tests for gradr_deploy.budget: the pure report, the raising check and its suggested fixes."""
+"""Tests for gradr_deploy.mapping.budget: the pure report, the raising check and its suggested
+fixes."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradr_deploy.budget import available_cores, check_budget, utilization
 from gradr_deploy.errors import BudgetError
+from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_file, map_network
-from gradr_deploy.netx_file import dense_network as net_of
-from gradr_deploy.profiles import load_profile
+from gradr_deploy.mapping.budget import available_cores, check_budget, utilization
+from gradr_deploy.netx import dense_network as net_of
 
 NETX_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "netx"
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from netx_writer import shared_netx
 
-from gradr_deploy.compiler_mapping import capacity
-from gradr_deploy.compiler_model import record_units, total_fraction
 from gradr_deploy.errors import BudgetError, InputError
+from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_file, map_network
-from gradr_deploy.netx_file import dense_network
-from gradr_deploy.profiles import load_profile
+from gradr_deploy.mapping.compiler_mapping import capacity
+from gradr_deploy.mapping.compiler_model import record_units, total_fraction
+from gradr_deploy.netx import dense_network
 
 _file = shared_netx
 
@@ -83,7 +83,7 @@ def test_a_neuron_too_large_for_any_core_is_a_budget_error() -> None:
 
 
 def test_conv_layers_are_cut_into_power_of_two_column_tiles() -> None:
-    from gradr_deploy.netx_file import read_netx
+    from gradr_deploy.netx import read_netx
 
     net = read_netx(_file("pilotnet_snn.net"))
     m = map_network(net, load_profile("loihi2", {"release": "2023-01"}))
@@ -151,7 +151,7 @@ def test_mnist_percentage_rows_within_two_points() -> None:
 
 
 def test_report_names_both_answers_and_other_releases() -> None:
-    from gradr_deploy.mapping_report import format_table
+    from gradr_deploy.reports.mapping import format_table
 
     m = map_file(_file("oxford.net"), "loihi2")
     text = format_table(m)

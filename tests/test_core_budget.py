@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from gradr_deploy.errors import InputError
+from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_network
-from gradr_deploy.netx_file import dense_network
-from gradr_deploy.profiles import load_profile
+from gradr_deploy.netx import dense_network
 from gradr_lava.core_budget import plan_budget, synthetic_weights, uniform_targets
 
 SHAPES = [(800, 784), (10, 800)]

@@ -12,7 +12,7 @@ import pytest
 from netx_writer import shared_netx
 
 from gradr_deploy.errors import InputError
-from gradr_deploy.inputs import load_inputs
+from gradr_deploy.simulation.inputs import load_inputs
 
 SCRIPT = Path(sys.executable).parent / "gradr-lava"
 

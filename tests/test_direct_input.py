@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import TINY_MLP
 
-from gradr_deploy.encoding import DirectEncoding, RateEncoding, encoding_from_dict
 from gradr_deploy.errors import InputError
+from gradr_deploy.simulation.encoding import DirectEncoding, RateEncoding, encoding_from_dict
 from gradr_lava.augment import RandomAffine, apply_affine
 from gradr_lava.cli import main
 from gradr_lava.config import parse_model_config

@@ -1,4 +1,5 @@
-"""Tests for gradr_deploy.encoding: rate-coded input spikes, statistics and reproducibility."""
+"""Tests for gradr_deploy.simulation.encoding: rate-coded input spikes, statistics and
+reproducibility."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradr_deploy import encoding
-from gradr_deploy.encoding import ENCODINGS, RateEncoding, encode_samples
 from gradr_deploy.errors import InputError
+from gradr_deploy.simulation import encoding
+from gradr_deploy.simulation.encoding import ENCODINGS, RateEncoding, encode_samples
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -274,7 +275,7 @@ def test_docstring_examples_run() -> None:
 
 def test_imports_neither_torch_nor_lava() -> None:
     code = (
-        "import sys, numpy as np; import gradr_deploy.encoding as e; "
+        "import sys, numpy as np; import gradr_deploy.simulation.encoding as e; "
         "e.RateEncoding(2).encode(np.zeros((1, 2)), 0); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lava', 'sklearn')))"
     )

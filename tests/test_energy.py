@@ -10,9 +10,9 @@ import pytest
 
 from gradr_deploy.energy import estimate_energy
 from gradr_deploy.errors import InputError
+from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_file, map_network
-from gradr_deploy.netx_file import dense_network as net_of
-from gradr_deploy.profiles import load_profile
+from gradr_deploy.netx import dense_network as net_of
 
 NETX_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "netx"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gradr_deploy import lava_compat
+from gradr_deploy.simulation import lava_compat
 from gradr_lava import fast_cuba
 from gradr_lava.config import load_model_config
 from gradr_lava.network import SpikingNetwork, select_engine

@@ -20,7 +20,7 @@ def _lava_workers() -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         with __import__("contextlib").suppress(psutil.Error):
-            if "gradr_deploy.lava_worker" in " ".join(proc.info["cmdline"] or []):
+            if "gradr_deploy.simulation.lava_worker" in " ".join(proc.info["cmdline"] or []):
                 found.append(proc)
     return found
 
@@ -70,7 +70,7 @@ def _wait_for_lava(process: subprocess.Popen, timeout: float = 60.0) -> psutil.P
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children = psutil.Process(process.pid).children(recursive=True)
-        workers = [c for c in children if "gradr_deploy.lava_worker" in _cmdline(c)]
+        workers = [c for c in children if "gradr_deploy.simulation.lava_worker" in _cmdline(c)]
         if workers and workers[0].children(recursive=True):  # Lava's processes are up
             time.sleep(1.0)
             return workers[0]

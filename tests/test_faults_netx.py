@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gradr_deploy.errors import InputError
-from gradr_deploy.netx_file import read_netx
+from gradr_deploy.netx import read_netx
 
 
 def _copy(tiny_run: Path, tmp_path: Path) -> Path:

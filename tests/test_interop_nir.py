@@ -16,8 +16,8 @@ from gradr_deploy.errors import InputError
 from gradr_deploy.interop import read_network
 from gradr_deploy.interop.nir_export import NETX_UNIT, export_nir
 from gradr_deploy.interop.nir_import import read_nir
-from gradr_deploy.netx_file import NetxNetwork, read_netx
-from gradr_deploy.netx_write import write_netx
+from gradr_deploy.netx import NetxNetwork, read_netx
+from gradr_deploy.netx.write import write_netx
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "gradr-lava"
@@ -115,11 +115,11 @@ def _snntorch_counts(graph_path: Path, spikes: np.ndarray) -> np.ndarray:
 
 
 def test_snntorch_runs_the_exported_graph_like_lava(tmp_path: Path) -> None:
-    from gradr_deploy import lava_exact
     from gradr_deploy.datasets import load_digits
-    from gradr_deploy.encoding import encoding_from_dict
-    from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
-    from gradr_deploy.stimulus import present
+    from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
+    from gradr_deploy.simulation import lava_exact
+    from gradr_deploy.simulation.encoding import encoding_from_dict
+    from gradr_deploy.simulation.stimulus import present
 
     model = REPO / "models" / "digits-mlp.net"
     network = read_netx(model)

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from gradr_deploy import lava_compat
+from gradr_deploy.simulation import lava_compat
 
 
 def _python(code: str, hook: bool = True) -> subprocess.CompletedProcess[str]:
@@ -27,7 +27,7 @@ def _python(code: str, hook: bool = True) -> subprocess.CompletedProcess[str]:
 
 def test_lava_processes_slayer_and_netx_import_through_the_shim() -> None:
     result = _python("""
-        from gradr_deploy import lava_compat
+        from gradr_deploy.simulation import lava_compat
         lava_compat.install()
         from lava.proc.lif.process import LIF
         from lava.proc.dense.process import Dense
@@ -52,7 +52,7 @@ def test_without_the_shim_lava_fails_on_python_311() -> None:
 
 def test_slayer_object_detection_placeholder_explains_itself() -> None:
     result = _python("""
-        from gradr_deploy import lava_compat
+        from gradr_deploy.simulation import lava_compat
         lava_compat.install()
         import lava.lib.dl.slayer as slayer
         try:
@@ -66,7 +66,7 @@ def test_slayer_object_detection_placeholder_explains_itself() -> None:
 
 
 def test_the_installed_lava_simulation_module_imports() -> None:
-    result = _python("import gradr_deploy.lava_sim; print('ok')")
+    result = _python("import gradr_deploy.simulation.lava_sim; print('ok')")
     assert result.returncode == 0, result.stderr
 
 
@@ -96,7 +96,7 @@ def test_lava_imports_after_the_host_fixed_the_start_method() -> None:
     result = _python("""
         import multiprocessing
         multiprocessing.set_start_method('fork')
-        from gradr_deploy import lava_compat
+        from gradr_deploy.simulation import lava_compat
         lava_compat.install()
         import lava.magma.runtime.runtime
         print(multiprocessing.get_start_method())
@@ -108,7 +108,7 @@ def test_lava_imports_after_the_host_fixed_the_start_method() -> None:
 def test_plain_lava_dl_scripts_work_in_the_environment() -> None:
     """The start-up hook (written by ``gradr-lava setup-lava``, which scripts/install.sh runs)
     lets a lava-dl user's own script import Lava without importing gradr-lava."""
-    from gradr_deploy.lava_setup import hook_path
+    from gradr_deploy.simulation.lava_setup import hook_path
 
     assert hook_path().exists(), "run `gradr-lava setup-lava` (scripts/install.sh does)"
     result = _python("""

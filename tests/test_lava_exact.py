@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from netx_writer import even_weights, write_net
 
-from gradr_deploy.lava_exact import exact_run
-from gradr_deploy.lava_sim import run_lava
-from gradr_deploy.netx_file import read_netx
+from gradr_deploy.netx import read_netx
+from gradr_deploy.simulation.lava_exact import exact_run
+from gradr_deploy.simulation.lava_sim import run_lava
 
 WINDOW = 12
 

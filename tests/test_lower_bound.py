@@ -1,4 +1,5 @@
-"""Tests for gradr_deploy.lower_bound: the refined core bound is never above an exact optimum.
+"""Tests for gradr_deploy.mapping.lower_bound: the refined core bound is never above an exact
+optimum.
 
 Brute force on tiny layers (every neuron subset, every order within a core, an independent
 re-implementation of the cost model), the bound on random small layers against the cores the
@@ -16,22 +17,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradr_deploy.errors import BudgetError
-from gradr_deploy.lower_bound import (
+from gradr_deploy.hardware.profile import HardwareProfile, load_profile
+from gradr_deploy.mapping import dense_connectivity, map_network
+from gradr_deploy.mapping.lower_bound import (
     CoreProblem,
     axon_lower_bound,
     layer_stats,
     memory_lower_bound,
     miss_count,
 )
-from gradr_deploy.mapping import dense_connectivity, map_network
-from gradr_deploy.netx_file import dense_network as net_of
-from gradr_deploy.profiles import HardwareProfile, load_profile
+from gradr_deploy.netx import dense_network as net_of
 
 # --- an independent cost model (pure Python) ------------------------------------------------
 
 
 def block_cost(k: int, bits: int, p: HardwareProfile) -> int:
-    """nengo-loihi bits_per_axon, written out again (not gradr_deploy.cost.block_bits)."""
+    """nengo-loihi bits_per_axon, written out again (not gradr_deploy.mapping.cost.block_bits)."""
     words = 0
     while k > 0:
         take = min(k, p.synapses_per_block)
@@ -112,7 +113,7 @@ def test_layer_bound_never_exceeds_the_optimal_core_count(case) -> None:
     weights[mask] = 3.0  # two-bit excitatory weights
     n_post = mask.shape[0]
     try:
-        layer = map_network(net_of([weights]), p).layers[1]
+        layer = map_network(net_of([weights]), p, refine_bounds=True).layers[1]
     except BudgetError:  # some neuron alone exceeds a core: no placement exists
         bits = 2
         assert not all(
@@ -208,7 +209,7 @@ def test_bound_at_most_cores_found(n_in, n_out, density, seed, memory) -> None:
     w[rng.random(w.shape) >= density] = 0
     p = load_profile("loihi1", {"synapse_memory_bits_per_core": memory})
     try:
-        m = map_network(net_of([w]), p)
+        m = map_network(net_of([w]), p, refine_bounds=True)
     except Exception as error:  # a single neuron too big for a core
         assert "alone does not fit one core" in str(error)
         return
@@ -246,7 +247,7 @@ def test_mnist_2fc_trained_like_within_10_percent_of_bound(hardware: str) -> Non
     profile = load_profile(hardware)
     cores = {}
     for name, weights in (("dense", dense), ("pruned", pruned)):
-        m = map_network(net_of(weights), profile)
+        m = map_network(net_of(weights), profile, refine_bounds=True)
         for layer in m.layers:
             assert layer.cores <= math.floor(1.1 * layer.lower_bound), (name, layer.to_dict())
         cores[name] = m.layers[1].cores

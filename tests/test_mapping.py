@@ -13,6 +13,13 @@ from hypothesis import strategies as st
 from netx_writer import shared_netx
 
 from gradr_deploy.errors import BudgetError, InputError
+from gradr_deploy.hardware.profile import (
+    CONSTANT_KEYS,
+    HardwareProfile,
+    available_profiles,
+    load_conventional_devices,
+    load_profile,
+)
 from gradr_deploy.mapping import (
     NetworkMapping,
     block_bits,
@@ -22,15 +29,8 @@ from gradr_deploy.mapping import (
     map_network,
     partition,
 )
-from gradr_deploy.netx_file import Layer, NetxNetwork, read_netx
-from gradr_deploy.netx_file import dense_network as net_of
-from gradr_deploy.profiles import (
-    CONSTANT_KEYS,
-    HardwareProfile,
-    available_profiles,
-    load_conventional_devices,
-    load_profile,
-)
+from gradr_deploy.netx import Layer, NetxNetwork, read_netx
+from gradr_deploy.netx import dense_network as net_of
 
 real_file = shared_netx
 
@@ -310,7 +310,7 @@ def test_conventional_devices_cite_keras_spiking() -> None:
 def test_format_table_and_write_mapping(tmp_path: Path) -> None:
     import json
 
-    from gradr_deploy.mapping_report import COLUMNS, format_table, write_mapping
+    from gradr_deploy.reports.mapping import COLUMNS, format_table, write_mapping
 
     m = map_network(net_of([random_weights(800, 784, 1.0, 1)]), load_profile("loihi1"))
     table = format_table(m)
@@ -329,9 +329,9 @@ def test_format_table_and_write_mapping(tmp_path: Path) -> None:
 def test_profiles_docstring_example_runs() -> None:
     import doctest
 
-    import gradr_deploy.profiles
+    import gradr_deploy.hardware.profile
 
-    result = doctest.testmod(gradr_deploy.profiles)
+    result = doctest.testmod(gradr_deploy.hardware.profile)
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -383,15 +383,18 @@ def test_order_search_recovers_shuffled_blocks() -> None:
 
 
 def test_report_shows_ratio_and_why_the_bound_is_lower() -> None:
-    from gradr_deploy.mapping_report import format_table
+    from gradr_deploy.reports.mapping import format_table
 
     p = load_profile("loihi1", {"synapse_memory_bits_per_core": 65536})
-    m = map_network(net_of([random_weights(200, 150, 0.3, 7)]), p)
+    weights = random_weights(200, 150, 0.3, 7)
+    counted = map_network(net_of([weights]), p).layers[1]
+    assert not counted.lower_bounds.refined  # refined only on request: mapping does not pay
+    assert counted.bound_note == "" and counted.to_dict()["lower_bounds_refined"] is False
+    m = map_network(net_of([weights]), p, refine_bounds=True)
     layer = m.layers[1]
-    assert type(layer.lower_bounds).__name__ == "LayerBounds"
-    assert layer.lower_bounds._refined is None  # refined lazily: mapping alone does not pay
-    assert (layer.cores, layer.lower_bound) == (3, 2)
-    assert layer.lower_bounds._refined is not None
+    assert layer.lower_bounds.refined and layer.to_dict()["lower_bounds_refined"] is True
+    assert counted.cores == layer.cores == 3
+    assert counted.lower_bound <= layer.lower_bound == 2
     note = layer.bound_note
     assert note.startswith("3 cores vs lower bound 2: 2 core(s) need a core of >= 100 neurons")
     assert "proven" in note and "cannot decide" in note

@@ -1,4 +1,4 @@
-"""Tests for gradr_deploy.netx_file: real lava-dl files, lava-dl's own exporter, malformed files."""
+"""Tests for gradr_deploy.netx: real lava-dl files, lava-dl's own exporter, malformed files."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from netx_writer import shared_netx
 
 from gradr_deploy.errors import InputError
-from gradr_deploy.netx_file import SignMode, read_netx, weight_format
+from gradr_deploy.netx import SignMode, read_netx, weight_format
 
 REAL_FILES = ("oxford.net", "pilotnet_snn.net", "pilotnet_sdnn.net")
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -109,9 +109,9 @@ def test_root_attributes_are_decoded(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not (HAVE_TORCH and HAVE_LAVA_DL), reason="needs torch and lava-dl")
 def test_file_written_by_slayer_export_hdf5(tmp_path: Path) -> None:
-    import gradr_deploy.lava_compat
+    import gradr_deploy.simulation.lava_compat
 
-    gradr_deploy.lava_compat.install()
+    gradr_deploy.simulation.lava_compat.install()
     import lava.lib.dl.slayer as slayer
     import torch
 
@@ -149,9 +149,9 @@ def test_file_written_by_slayer_export_hdf5(tmp_path: Path) -> None:
     st.integers(0, 8),
 )
 def test_weight_format_matches_netx_optimize_weight_bits(values: list[int], shift: int) -> None:
-    import gradr_deploy.lava_compat
+    import gradr_deploy.simulation.lava_compat
 
-    gradr_deploy.lava_compat.install()
+    gradr_deploy.simulation.lava_compat.install()
     from lava.lib.dl.netx.utils import optimize_weight_bits
 
     w = (np.array(values) >> shift) << shift
@@ -279,9 +279,9 @@ def test_conv_output_size_is_checked(tmp_path: Path) -> None:
 def test_deploy_modules_import_without_torch_or_lava() -> None:
     code = (
         "import sys\n"
-        "import gradr_deploy.netx_file, gradr_deploy.profiles, gradr_deploy.mapping\n"
-        "import gradr_deploy.budget\n"
-        "import gradr_deploy.energy, gradr_deploy.mapping_report\n"
+        "import gradr_deploy.netx, gradr_deploy.hardware.profile, gradr_deploy.mapping\n"
+        "import gradr_deploy.mapping.budget\n"
+        "import gradr_deploy.energy, gradr_deploy.reports.mapping\n"
         "heavy = sorted(m for m in sys.modules\n"
         "               if m.split('.')[0] in ('torch', 'lava', 'matplotlib', 'scipy'))\n"
         "print(heavy)\n"

@@ -1,4 +1,4 @@
-"""deploy/netx_write.py writes what read_netx reads back, compressed or not, attributes kept."""
+"""deploy/netx/write.py writes what read_netx reads back, compressed or not, attributes kept."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from netx_writer import shared_netx
 
 from gradr_deploy.errors import InputError
-from gradr_deploy.netx_file import Layer, NetxNetwork, read_netx
-from gradr_deploy.netx_write import write_netx
+from gradr_deploy.netx import Layer, NetxNetwork, read_netx
+from gradr_deploy.netx.write import write_netx
 
 REPO = Path(__file__).resolve().parents[1]
 

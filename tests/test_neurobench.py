@@ -9,10 +9,14 @@ import numpy as np
 import torch
 from netx_writer import write_net
 
+from gradr_deploy.energy.neurobench import (
+    activation_sparsity,
+    connection_sparsity,
+    synaptic_operations,
+)
+from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_network
-from gradr_deploy.netx_file import read_netx
-from gradr_deploy.neurobench import activation_sparsity, connection_sparsity, synaptic_operations
-from gradr_deploy.profiles import load_profile
+from gradr_deploy.netx import read_netx
 
 
 def _tiny(tmp_path: Path) -> Path:
@@ -66,7 +70,7 @@ def test_conv_matches_neurobench_binarized_layer_method(tmp_path: Path) -> None:
         {"kind": "dense", "weight": rng.integers(-8, 8, (3, 80)) * 2, "v_decay": 100}])
     network = read_netx(net_path)
     input_shape = (9, 7, 2)  # (x, y, f): 2 channels of 7 x 9
-    mapping = map_network(network, load_profile("loihi2"), input_shape)
+    mapping = map_network(network, load_profile("loihi2"), input_shape=input_shape)
     steps = 5
     inputs = (rng.random((3, 2 * 7 * 9, steps)) < 0.3).astype(np.uint8)
     hidden = (rng.random((3, 80, steps)) < 0.2).astype(np.uint8)

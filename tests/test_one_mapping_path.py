@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from gradr_deploy.stimulus import pad_window, run_window
+from gradr_deploy.simulation.stimulus import pad_window, run_window
 
 SCRIPT = Path(sys.executable).parent / "gradr-lava"
 
@@ -80,9 +80,9 @@ def test_map_and_deploy_report_the_same_cores(tiny_run: Path, tmp_path: Path, ha
     api = map_file(model, hardware, overrides)
     assert api.total_cores == mapping["total_cores"]
     if hardware == "loihi1":  # the stored order needs far more: the search must run everywhere
+        from gradr_deploy.hardware.profile import load_profile
         from gradr_deploy.mapping import dense_connectivity, partition
-        from gradr_deploy.netx_file import read_netx
-        from gradr_deploy.profiles import load_profile
+        from gradr_deploy.netx import read_netx
 
         weight = read_netx(model).layers[0].weight_matrix()
         stored = partition(dense_connectivity(weight != 0), np.zeros(256, np.int64), 8,

@@ -94,7 +94,7 @@ def test_interrupted_cosine_run_resumes_bit_identically(
 
 def test_resuming_a_finished_run_exports_it_again(tiny_configs: dict[str, Path],
                                                   tmp_path: Path) -> None:
-    from gradr_deploy.netx_file import read_netx
+    from gradr_deploy.netx import read_netx
 
     first = train(_options(tiny_configs["mlp"], tmp_path, epochs=1))
     (tmp_path / "model.net").unlink()

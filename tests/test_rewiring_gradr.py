@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-import gradr_deploy.lava_compat
+import gradr_deploy.simulation.lava_compat
 
-gradr_deploy.lava_compat.install()
+gradr_deploy.simulation.lava_compat.install()
 import lava.lib.dl.slayer as slayer  # noqa: E402
 
 from gradr_lava.rewiring import RewiringError, laplace_mu, make_pruner  # noqa: E402

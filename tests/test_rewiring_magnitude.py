@@ -6,9 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import gradr_deploy.lava_compat
+import gradr_deploy.simulation.lava_compat
 
-gradr_deploy.lava_compat.install()
+gradr_deploy.simulation.lava_compat.install()
 import lava.lib.dl.slayer as slayer  # noqa: E402
 
 from gradr_lava.rewiring import RewiringError, make_pruner  # noqa: E402

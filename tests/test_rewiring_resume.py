@@ -5,9 +5,9 @@ import io
 import pytest
 import torch
 
-import gradr_deploy.lava_compat
+import gradr_deploy.simulation.lava_compat
 
-gradr_deploy.lava_compat.install()
+gradr_deploy.simulation.lava_compat.install()
 import lava.lib.dl.slayer as slayer  # noqa: E402
 
 from gradr_lava.rewiring import RewiringError, make_pruner  # noqa: E402

@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-import gradr_deploy.lava_compat
+import gradr_deploy.simulation.lava_compat
 
-gradr_deploy.lava_compat.install()
+gradr_deploy.simulation.lava_compat.install()
 import lava.lib.dl.slayer as slayer  # noqa: E402
 from torch.nn.utils import parametrize  # noqa: E402
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gradr_deploy.mapping import map_file
-from gradr_deploy.netx_file import read_netx
+from gradr_deploy.netx import read_netx
 from gradr_deploy.pipeline import DeployOptions, deploy_network
 
 MODELS = Path(__file__).resolve().parents[1] / "models"

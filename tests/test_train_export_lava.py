@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from gradr_deploy.metadata import METADATA_ATTR, NetworkMetadata
-from gradr_deploy.netx_file import read_netx
+from gradr_deploy.netx import read_netx
+from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
 from gradr_deploy.pipeline import DeployOptions, deploy_network
 
 
@@ -27,7 +27,7 @@ def test_run_directory_holds_model_metrics_and_curves(tiny_run: Path) -> None:
 
 
 def test_exported_file_is_read_by_lava_dls_own_netx(tiny_run: Path) -> None:
-    from gradr_deploy import lava_compat
+    from gradr_deploy.simulation import lava_compat
 
     lava_compat.install()
     from lava.lib.dl import netx
@@ -66,9 +66,9 @@ def test_lava_agrees_with_pytorch_spike_for_spike(
 def test_reference_network_matches_the_trained_network(tiny_run: Path) -> None:
     """The PyTorch reference rebuilt from the file computes what the trained model computes."""
     from gradr_deploy.datasets import load_digits
-    from gradr_deploy.encoding import RateEncoding
-    from gradr_deploy.reference import reference_output
-    from gradr_deploy.stimulus import present
+    from gradr_deploy.simulation.encoding import RateEncoding
+    from gradr_deploy.simulation.reference import reference_output
+    from gradr_deploy.simulation.stimulus import present
     from gradr_lava.checkpoint import load_checkpoint
     from gradr_lava.config import parse_model_config
     from gradr_lava.network import SpikingNetwork

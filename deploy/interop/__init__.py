@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gradr_deploy.netx_file import NetxNetwork, read_netx
+from gradr_deploy.netx import NetxNetwork, read_netx
 
 
 def read_network(path: str | Path) -> tuple[NetxNetwork, tuple[int, ...] | None, tuple[str, ...]]:
@@ -19,7 +19,7 @@ def read_network(path: str | Path) -> tuple[NetxNetwork, tuple[int, ...] | None,
     conversion rounded.
     """
     from gradr_deploy.interop.nir_import import is_nir_file, read_nir
-    from gradr_deploy.metadata import recorded_input_shape
+    from gradr_deploy.netx.metadata import recorded_input_shape
 
     if is_nir_file(path):
         imported = read_nir(path)

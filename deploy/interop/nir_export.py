@@ -42,7 +42,7 @@ import numpy as np
 
 from gradr_deploy.atomic import atomic_path
 from gradr_deploy.errors import InputError
-from gradr_deploy.netx_file import DECAY_SCALE, Layer, NetxNetwork, read_netx
+from gradr_deploy.netx import DECAY_SCALE, Layer, NetxNetwork, read_netx
 
 NETX_UNIT = 64  # netx integers = slayer float values * 2**6 (weights, vThMant, biases)
 DEFAULT_DT = 1e-4  # seconds per Loihi time step in the NIR graph (snnTorch's NIR convention)
@@ -62,7 +62,7 @@ def netx_to_nir(network: NetxNetwork, dt: float = DEFAULT_DT,
     """The NIR graph (``nir.NIRGraph``) of ``network``, values as deployed.
 
     Args:
-        network: a netx network (:func:`gradr_deploy.netx_file.read_netx`).
+        network: a netx network (:func:`gradr_deploy.netx.read_netx`).
         dt: seconds per time step, for NIR's continuous time constants.
         metadata: extra graph metadata (strings and numbers), e.g. the input encoding.
 
@@ -117,7 +117,7 @@ def export_nir(model: str | Path, out: str | Path, dt: float = DEFAULT_DT) -> Pa
     The graph metadata carries what the file recorded about its input (gradr-lava's
     ``encoding``, ``time_steps``, ``drain_steps``, ``dataset``), as JSON where nested.
     """
-    from gradr_deploy.metadata import METADATA_ATTR
+    from gradr_deploy.netx.metadata import METADATA_ATTR
 
     network = read_netx(model)
     extra: dict[str, Any] = {}
@@ -137,7 +137,7 @@ def export_nir(model: str | Path, out: str | Path, dt: float = DEFAULT_DT) -> Pa
 
 def _input_shape(network: NetxNetwork) -> tuple[int, ...]:
     """NIR input type: ``(features,)`` before a dense layer, ``(C, H, W)`` before a conv."""
-    from gradr_deploy.metadata import recorded_input_shape
+    from gradr_deploy.netx.metadata import recorded_input_shape
 
     first = network.layers[0]
     if first.kind == "input":

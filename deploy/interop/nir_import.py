@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 
 from gradr_deploy.errors import InputError
-from gradr_deploy.netx_file import (
+from gradr_deploy.netx import (
     DECAY_SCALE,
     ConvGeometry,
     Layer,
@@ -49,7 +49,7 @@ class NirImport:
     """A NIR graph as netx layers.
 
     Attributes:
-        network: the layers, as :func:`gradr_deploy.netx_file.read_netx` would return them.
+        network: the layers, as :func:`gradr_deploy.netx.read_netx` would return them.
         input_shape: netx's ``(x, y, f)`` input shape for a conv-first graph, else None.
         dt: seconds per time step used to turn time constants into decays.
         scales: per netx layer, the factor from NIR floats to netx integers.

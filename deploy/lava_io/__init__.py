@@ -1,5 +1,0 @@
-"""Lava I/O processes of gradr-lava (:mod:`gradr_deploy.lava_io.files`).
-
-They live in a package of their own because Lava's compiler imports every module in the
-folder of a process's module when it looks for process models.
-"""
