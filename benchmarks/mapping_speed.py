@@ -21,12 +21,12 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_network
-from gradr_deploy.netx import Layer, NetxNetwork, Neuron, read_netx
+from gradr_deploy.netx import DenseLayer, InputLayer, Layer, NetxNetwork, Neuron, read_netx
+from gradr_deploy.netx.write import write_netx
 
 
 def build_network(sizes: list[int], synapses: int, seed: int) -> NetxNetwork:
@@ -34,36 +34,13 @@ def build_network(sizes: list[int], synapses: int, seed: int) -> NetxNetwork:
     rng = np.random.default_rng(seed)
     dense_total = sum(a * b for a, b in itertools.pairwise(sizes))
     density = min(1.0, synapses / dense_total)
-    layers = [Layer(0, "input", (sizes[0],))]
+    layers: list[Layer] = [InputLayer(index=0, shape=(sizes[0],))]
     for n_in, n_out in itertools.pairwise(sizes):
         w = rng.integers(-127, 128, size=(n_out, n_in), dtype=np.int16).astype(np.float32)
         w[rng.random((n_out, n_in), dtype=np.float32) >= density] = 0
-        layers.append(
-            Layer(
-                len(layers),
-                "dense",
-                (n_out,),
-                weight=w,
-                features=(n_in, n_out),
-                neuron=Neuron("CUBA", {"vThMant": 80}),
-            )
-        )
+        layers.append(DenseLayer(index=len(layers), shape=(n_out,), weight=w,
+                                 features=(n_in, n_out), neuron=Neuron("CUBA", {"vThMant": 80})))
     return NetxNetwork(Path("random.net"), tuple(layers))
-
-
-def write_netx(net: NetxNetwork, path: Path) -> None:
-    """Write ``net`` in lava-dl's netx layout (enough for read_netx)."""
-    with h5py.File(path, "w") as handle:
-        group = handle.create_group("layer")
-        for layer in net.layers:
-            node = group.create_group(str(layer.index))
-            node.create_dataset("type", (1,), "S10", [layer.kind.encode("ascii")])
-            node.create_dataset("shape", data=np.array(layer.shape))
-            if layer.features is not None:
-                node.create_dataset("inFeatures", data=layer.features[0])
-                node.create_dataset("outFeatures", data=layer.features[1])
-                node.create_dataset("weight", data=layer.weight)
-                node.create_dataset("neuron/type", data="CUBA")
 
 
 def run(args: argparse.Namespace) -> list[dict]:

@@ -40,7 +40,7 @@ def _stimulus(model: Path, samples: int, steps: int, rate: float) -> tuple[np.nd
         spikes = present(encoding_from_dict(recorded.encoding), images, np.arange(samples),
                          recorded.seed, recorded.drain_steps)
         return spikes, recorded.window, "digits test images, the file's encoding"
-    layers = sum(layer.weight is not None for layer in network.layers)
+    layers = len(network.synaptic_layers)
     features = int(network.layers[0].features[0])
     rng = np.random.default_rng(0)
     spikes = (rng.random((samples, features, steps)) < rate).astype(np.uint8)

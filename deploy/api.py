@@ -142,7 +142,7 @@ def simulate(network: NetxNetwork, spikes: np.ndarray, target: str = "lava-sim",
     if spikes.ndim == 2:
         spikes = spikes[None]
     if drain_steps is None:
-        drain_steps = sum(layer.weight is not None for layer in network.layers)
+        drain_steps = len(network.synaptic_layers)
     window = run_window(spikes.shape[2] + drain_steps, target)
     inputs = pad_window(append_drain(spikes.astype(np.uint8), drain_steps), window)
     if input_shape is None:

@@ -60,7 +60,7 @@ def check_writable(directory: str | os.PathLike[str]) -> Path:
     Raises:
         InputError: it cannot be created or written (the message names the path and why).
     """
-    from gradr_deploy.errors import InputError
+    from gradr_deploy.errors import InputError, option
 
     directory = Path(directory)
     try:
@@ -70,8 +70,8 @@ def check_writable(directory: str | os.PathLike[str]) -> Path:
         os.unlink(probe)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise InputError(f"{directory}: cannot write there ({reason}); choose another --out "
-                         "or fix its permissions / free space") from None
+        raise InputError(f"{directory}: cannot write there ({reason}); choose another "
+                         f"{option('out')} or fix its permissions / free space") from None
     return directory
 
 
@@ -90,7 +90,7 @@ def directory_lock(directory: str | os.PathLike[str]) -> Iterator[Path]:
     """
     import fcntl
 
-    from gradr_deploy.errors import InputError
+    from gradr_deploy.errors import InputError, option
 
     directory = check_writable(directory)
     path = directory / LOCK_NAME
@@ -103,7 +103,7 @@ def directory_lock(directory: str | os.PathLike[str]) -> Iterator[Path]:
             owner = handle.read().strip() or "unknown"
             raise InputError(
                 f"{directory} is in use by another gradr-lava run (lock {path}, pid {owner}); "
-                "wait for it to finish or choose another --out") from None
+                f"wait for it to finish or choose another {option('out')}") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

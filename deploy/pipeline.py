@@ -30,11 +30,11 @@ from gradr_deploy.energy.neurobench import (
     connection_sparsity,
     synaptic_operations,
 )
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_network
 from gradr_deploy.mapping.budget import check_budget
-from gradr_deploy.netx import NetxNetwork, read_netx
+from gradr_deploy.netx import ConvLayer, DenseLayer, NetxNetwork, PoolLayer, read_netx
 from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
 from gradr_deploy.simulation.encoding import RateEncoding, encoding_from_dict
 from gradr_deploy.simulation.inputs import load_inputs
@@ -80,16 +80,17 @@ def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMet
         recorded = NetworkMetadata.from_json(str(network.attrs[METADATA_ATTR]), str(network.path))
         if options.time_steps is not None and options.time_steps != recorded.time_steps:
             raise InputError(
-                f"--time-steps {options.time_steps} contradicts the {recorded.time_steps} steps "
-                f"recorded in {network.path}; drop --time-steps"
+                f"{option('time_steps', options.time_steps)} contradicts the "
+                f"{recorded.time_steps} steps recorded in {network.path}; drop "
+                f"{option('time_steps')}"
             )
         return recorded
     if options.dataset is None:
         raise InputError(
             f"{network.path} records no data set (it was not written by gradr-lava); "
-            "pass --dataset NAME"
+            f"pass {option('dataset', 'NAME')}"
         )
-    synaptic = sum(layer.weight is not None for layer in network.layers)
+    synaptic = len(network.synaptic_layers)
     steps = options.time_steps or DEFAULT_TIME_STEPS
     # a conv-first file records no input shape: conv_input_shape derives it from the data
     return NetworkMetadata(
@@ -108,8 +109,9 @@ def conv_input_shape(network: NetxNetwork, image_shape: tuple[int, ...] | None =
         InputError: no input fits (the message names the shapes), or several do.
     """
     first = network.layers[0]
+    if not isinstance(first, ConvLayer | PoolLayer):
+        raise InputError(f"{network.path}: layer 0 ({first.kind}) is not a conv layer")
     geometry = first.conv
-    assert geometry is not None
     out_y, out_x = first.shape[1:]
     channels = geometry.in_channels
     if image_shape is not None:
@@ -119,7 +121,7 @@ def conv_input_shape(network: NetxNetwork, image_shape: tuple[int, ...] | None =
                 f"{network.path}: layer 0 is a conv reading {channels} channel(s) into "
                 f"(y, x) = ({out_y}, {out_x}); the data set's {height}x{width} one-channel "
                 f"images give {geometry.output_size(height, width)}. Give the network's own "
-                "input with --inputs FILE.npy")
+                f"input with {option('inputs', 'FILE.npy')}")
         return (width, height, 1)
 
     def sizes(axis: int, out: int) -> list[int]:
@@ -142,7 +144,7 @@ def check_programmable(network: NetxNetwork) -> None:
     """netx cannot program a synaptic layer whose weights are all zero (after its astype(int)):
     its optimize_weight_bits divides by the largest weight."""
     for layer in network.layers:
-        if layer.weight is not None and layer.kind in ("dense", "conv") and \
+        if isinstance(layer, DenseLayer | ConvLayer) and layer.kind in ("dense", "conv") and \
                 not np.any(np.trunc(np.asarray(layer.weight))):
             raise InputError(
                 f"{network.path}: layer {layer.index} ({layer.kind}) has only zero weights "
@@ -150,12 +152,16 @@ def check_programmable(network: NetxNetwork) -> None:
                 "Prune less, or remove the layer")
 
 
+def _conv_first(network: NetxNetwork) -> bool:
+    return isinstance(network.layers[0], ConvLayer | PoolLayer)
+
+
 def input_features(network: NetxNetwork, input_shape: tuple[int, ...] | None) -> int | None:
     """How many inputs the first layer reads (None: a conv-first file without a shape)."""
     first = network.layers[0]
     if first.kind == "input":
         return first.neurons
-    if first.conv is not None:
+    if isinstance(first, ConvLayer | PoolLayer):
         return int(np.prod(input_shape)) if input_shape is not None else None
     return first.in_features
 
@@ -165,7 +171,7 @@ def _check_input_size(network: NetxNetwork, features: int, dataset: str,
                       image_shape: tuple[int, ...] = ()) -> None:
     first = network.layers[0]
     expected = input_features(network, input_shape)
-    if first.kind != "input" and first.conv is not None and input_shape is not None:
+    if isinstance(first, ConvLayer | PoolLayer) and input_shape is not None:
         channels = input_shape[2]
         if channels != first.conv.in_channels:
             raise InputError(
@@ -179,7 +185,8 @@ def _check_input_size(network: NetxNetwork, features: int, dataset: str,
             f"{network.path}: layer 0 expects {expected} inputs{shape} but data set "
             f"{dataset!r} has {features} pixels per sample{f' ({image})' if image else ''}; "
             "choose the data set the network was trained on, or give the network's own input "
-            f"with --inputs FILE.npy (an array (N, {expected}, steps) or lava-dl events)"
+            f"with {option('inputs', 'FILE.npy')} (an array (N, {expected}, steps) or lava-dl "
+            "events)"
         )
 
 
@@ -226,7 +233,7 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
         metadata, spikes_in = _user_stimulus(network, options)
     else:
         metadata = network_metadata(network, options)
-        if network.layers[0].conv is not None and metadata.input_shape is None:
+        if _conv_first(network) and metadata.input_shape is None:
             data = load_dataset(metadata.dataset, options.data_dir, download=options.download)
             metadata = replace(metadata, input_shape=conv_input_shape(
                 network, image_shape=tuple(data.image_shape)))
@@ -238,7 +245,8 @@ def deploy_network(options: DeployOptions) -> dict[str, Any]:
     labels: np.ndarray | None
     if options.inputs is not None:
         dataset_name = None
-        count = _sample_count(options.samples, len(spikes_in), f"--inputs {options.inputs}")
+        count = _sample_count(options.samples, len(spikes_in),
+                              option("inputs", options.inputs))
         spikes = pad_window(append_drain(spikes_in[:count], metadata.drain_steps), window)
         labels = None
         message_bits = payload_bits(spikes)
@@ -396,8 +404,8 @@ def _accuracy(predictions: np.ndarray, labels: np.ndarray | None) -> float | Non
 def _sample_count(samples: int | None, available: int, source: str) -> int:
     count = available if samples is None else samples
     if not 1 <= count <= available:
-        raise InputError(f"--samples {samples}: {source} has {available} samples; choose "
-                         f"1..{available}")
+        raise InputError(f"{option('samples', samples)}: {source} has {available} samples; "
+                         f"choose 1..{available}")
     return count
 
 
@@ -405,13 +413,14 @@ def _user_stimulus(network: NetxNetwork,
                    options: DeployOptions) -> tuple[NetworkMetadata, np.ndarray]:
     """Metadata and ``(N, F, steps)`` spikes for ``--inputs``: the file decides the steps."""
     if options.dataset is not None:
-        raise InputError("--inputs and --dataset exclude each other: give one input source")
+        raise InputError(f"{option('inputs')} and {option('dataset')} exclude each other: give "
+                         "one input source")
     recorded = None
     if METADATA_ATTR in network.attrs:
         recorded = NetworkMetadata.from_json(str(network.attrs[METADATA_ATTR]),
                                              str(network.path))
     input_shape = recorded.input_shape if recorded is not None else None
-    if input_shape is None and network.layers[0].conv is not None:
+    if input_shape is None and _conv_first(network):
         # the array's feature count decides among the shapes the geometry allows; a file that
         # does not read is reported by load_inputs below
         try:
@@ -423,14 +432,13 @@ def _user_stimulus(network: NetxNetwork,
     features = input_features(network, input_shape)
     if features is None:
         raise InputError(f"{network.path}: a conv-first network without a recorded input "
-                         "shape; --inputs cannot tell its size")
+                         f"shape; {option('inputs')} cannot tell its size")
     spikes = load_inputs(options.inputs, features, options.time_steps, input_shape)
-    synaptic = sum(layer.weight is not None for layer in network.layers)
-    drain = recorded.drain_steps if recorded is not None else synaptic
+    drain = recorded.drain_steps if recorded is not None else len(network.synaptic_layers)
     metadata = NetworkMetadata(
         dataset=None, encoding={"name": "inputs", "file": str(options.inputs)},
         time_steps=int(spikes.shape[2]), drain_steps=drain, seed=0, input_shape=input_shape)
-    metadata.validate(f"--inputs {options.inputs}")
+    metadata.validate(option("inputs", options.inputs))
     return metadata, spikes
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from gradr_deploy.atomic import atomic_path
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor)
@@ -73,7 +73,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """
     if not path.is_file():
         raise InputError(
-            f"--resume: no checkpoint at {path}; start the run without --resume"
+            f"{option('resume', True)}: no checkpoint at {path}; start the run without "
+            f"{option('resume', True)}"
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

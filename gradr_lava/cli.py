@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gradr_deploy.errors import ToolchainError
+from gradr_deploy.errors import ToolchainError, flag_names
 
 EXIT_CODES = """\
 exit codes:
@@ -221,7 +221,7 @@ def _cmd_import_nir(args: argparse.Namespace) -> int:
     for note in imported.notes:
         print(f"note: {note}", file=sys.stderr)
     path = write_netx(imported.network, args.out)
-    synaptic = sum(layer.weight is not None for layer in imported.network.layers)
+    synaptic = len(imported.network.synaptic_layers)
     print(f"wrote {path} (netx, {synaptic} synaptic layers; dt = {imported.dt} s per step)")
     return 0
 
@@ -433,6 +433,15 @@ def _raise_terminated(signum: int, _frame: object) -> None:
     raise Terminated(signum)
 
 
+# Python keywords whose flag is not the keyword with "-" for "_" (gradr_lava.Pruning(method))
+FLAG_NAMES = {"method": "--prune"}
+
+
+def _flag_name(keyword: str) -> str:
+    """The flag of a Python API keyword, as library messages name it (``option()``)."""
+    return FLAG_NAMES.get(keyword, "--" + keyword.replace("_", "-"))
+
+
 def _os_error_message(exc: OSError) -> str:
     where = exc.filename if exc.filename is not None else "a file"
     reason = exc.strerror or str(exc)
@@ -447,7 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = {sig: signal.signal(sig, _raise_terminated)
                     for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return args.handler(args)
+        with flag_names(_flag_name):
+            return args.handler(args)
     except ToolchainError as exc:
         print(f"gradr-lava {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

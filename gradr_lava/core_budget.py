@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 from gradr_deploy.hardware.profile import HardwareProfile, load_profile
 from gradr_deploy.mapping import map_network
 from gradr_deploy.netx import dense_network
@@ -99,7 +99,8 @@ def _zero_weight_hint(profile: HardwareProfile) -> str:
     return (f". On {profile.name}, Intel's compiler (model, release {compiler.release.name}) "
             "stores every weight slot of a dense layer, zeros included, so pruning alone does "
             "not reduce its cores; to plan for sparse storage (netx sparse_fc_layer=True, "
-            "assumed, see docs/mapping.md) pass --set count_zero_weights=false")
+            f"assumed, see docs/mapping.md) pass "
+            f"{option('override', {'count_zero_weights': 'false'})}")
 
 
 def _max_connectivity(curve: np.ndarray, cores: int) -> float:
@@ -137,9 +138,9 @@ def plan_budget(
     cores = [int(curve[0]) for curve in curves]
     if sum(cores) > budget_cores:
         raise InputError(
-            f"--fit-cores {budget_cores}: even at {100 * GRID[0]:.1f}% connectivity the layers "
-            f"need {sum(cores)} cores on {profile.name} ({cores} per layer): allow at least "
-            f"{sum(cores)} cores{_zero_weight_hint(profile)}"
+            f"{option('fit_cores', budget_cores)}: even at {100 * GRID[0]:.1f}% connectivity "
+            f"the layers need {sum(cores)} cores on {profile.name} ({cores} per layer): allow "
+            f"at least {sum(cores)} cores{_zero_weight_hint(profile)}"
         )
     while sum(cores) < budget_cores:
         gains = []

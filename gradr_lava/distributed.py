@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 
 DEVICES = ("auto", "cpu", "cuda")
 T = TypeVar("T")
@@ -52,11 +52,12 @@ class Context:
 def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
     """``--device`` -> a torch device: "auto" takes a GPU when torch sees one."""
     if choice not in DEVICES:
-        raise InputError(f"--device must be one of {', '.join(DEVICES)}, got {choice!r}")
+        raise InputError(f"{option('device')} must be one of {', '.join(DEVICES)}, got "
+                         f"{choice!r}")
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise InputError("--device cuda: torch sees no CUDA GPU (torch "
-                             f"{torch.__version__}); use --device cpu or auto")
+            raise InputError(f"{option('device', 'cuda')}: torch sees no CUDA GPU (torch "
+                             f"{torch.__version__}); use {option('device', 'cpu')} or auto")
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
 

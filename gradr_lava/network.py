@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 from gradr_deploy.simulation import lava_compat
 from gradr_lava import fast_cuba
 from gradr_lava.config import ModelConfig
@@ -155,13 +155,14 @@ def select_engine(engine: str, blocks: list[torch.nn.Module]) -> tuple[str, str 
     it where every block is covered; "slayer" always uses lava-dl's forward.
     """
     if engine not in ENGINES:
-        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        raise InputError(f"{option('engine')} must be one of {', '.join(ENGINES)}, got "
+                         f"{engine!r}")
     if engine == "slayer":
         return "slayer", None
     reason = fast_cuba.network_unsupported_reason(blocks)
     if reason is None:
         return "fast", None
     if engine == "fast":
-        raise InputError(f"--engine fast does not cover this network ({reason}); use "
-                         "--engine auto or slayer")
+        raise InputError(f"{option('engine', 'fast')} does not cover this network ({reason}); "
+                         f"use {option('engine', 'auto')} or slayer")
     return "slayer", f"fast path not used ({reason}): trained with slayer's forward"

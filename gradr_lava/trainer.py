@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from gradr_deploy.atomic import directory_lock, write_json
 from gradr_deploy.datasets import Dataset, load_dataset
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option, renamed_options
 from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_file
 from gradr_deploy.netx.metadata import NetworkMetadata
@@ -59,6 +58,9 @@ CURVES_FILE = "training_curves.png"
 
 
 # make_pruner's options that have no command-line flag (gradr_lava.Pruning.options)
+# make_pruner's keywords that the trainer (and gradr_lava.Pruning) names otherwise
+PRUNER_KEYWORDS = {"mode": "gradr_mode", "finetune": "gradr_finetune", "count": "gradr_count",
+                   "shrink": "gradr_shift"}
 PRUNER_OPTIONS = frozenset({"temperature", "soft", "l1", "prune_every", "regrow_theta",
                             "schedule", "adam_bias_correction"})
 
@@ -165,7 +167,7 @@ class Trainer:
         )
         self.epochs = options.epochs or self.config.training.epochs
         if self.epochs < 1:
-            raise InputError(f"--epochs must be >= 1, got {self.epochs}")
+            raise InputError(f"{option('epochs')} must be >= 1, got {self.epochs}")
         self.context = distributed.setup(options.device)
         if self.context.device.type == "cpu":
             keep_freed_memory()
@@ -204,14 +206,15 @@ class Trainer:
             return None
         if o.target_connectivity is not None or o.prune not in ("none", "gradr"):
             raise InputError(
-                "--fit-cores/--fit-chips derive --target-connectivity per layer and train with "
-                "Grad R: drop --target-connectivity and --prune"
+                f"{option('fit_cores')}/{option('fit_chips')} derive "
+                f"{option('target_connectivity')} per layer and train with Grad R: drop "
+                f"{option('target_connectivity')} and {option('method')}"
             )
         shapes = []
         for block in self.network.synaptic_blocks:
             if type(block).__name__ != "Dense":
-                raise InputError(f"--fit-cores supports dense layers only; {self.config.source} "
-                                 f"has a {type(block).__name__} layer")
+                raise InputError(f"{option('fit_cores')} supports dense layers only; "
+                                 f"{self.config.source} has a {type(block).__name__} layer")
             shapes.append(tuple(block.synapse.weight.shape[:2]))
         budget = o.fit_cores
         if o.fit_chips is not None:
@@ -238,11 +241,11 @@ class Trainer:
             count = o.gradr_count or "deployed"
             shrink = (o.gradr_shift or "all") == "all"
         else:
-            for flag, value in (("--gradr-count", o.gradr_count),
-                                ("--gradr-shift", o.gradr_shift)):
+            for name, value in (("gradr_count", o.gradr_count), ("gradr_shift", o.gradr_shift)):
                 if value is not None:
-                    raise InputError(f"{flag} is a Grad R schedule-mode option (--prune gradr "
-                                     "--gradr-mode schedule)")
+                    raise InputError(f"{option(name)} is a Grad R schedule-mode option "
+                                     f"({option('method', 'gradr')} "
+                                     f"{option('gradr_mode', 'schedule')})")
         needs_steps = method == "magnitude" or (
             method == "gradr" and (mode == "schedule" or bool(o.finetune)))
         extra = dict(o.pruner_options)
@@ -252,23 +255,22 @@ class Trainer:
                              f"{sorted(PRUNER_OPTIONS)}")
         if "schedule" in extra:
             extra["schedule"] = tuple(extra["schedule"])
-        try:
-            pruner = make_pruner(
-                method, target_connectivity=targets, alpha=o.alpha,
-                mode=mode, total_steps=self.total_steps if needs_steps else None,
-                finetune=o.finetune, count=count, shrink=shrink, seed=o.seed, **extra,
-            )
-        except RewiringError as exc:
-            message = re.sub(r"\balpha\b", "--alpha", str(exc))
-            message = message.replace("target_connectivity", "--target-connectivity")
-            message = re.sub(r"\bfinetune\b", "--gradr-finetune", message)
-            message = message.replace("mode='paper'", "--gradr-mode paper")
-            message = message.replace("mode='schedule'", "--gradr-mode schedule")
-            if "needs --alpha" in message:
-                message += (" (the reference's MNIST value is 0.06 for ~5% connectivity; "
-                            "or drop --gradr-mode paper to reach --target-connectivity "
-                            "exactly)")
-            raise InputError(f"--prune {o.prune}: {message}") from None
+        if method == "gradr" and mode == "paper" and o.alpha is None:
+            raise InputError(
+                f"{option('method', 'gradr')} {option('gradr_mode', 'paper')} needs "
+                f"{option('alpha')} (the prior strength; the reference's MNIST value is 0.06 for "
+                f"~5% connectivity), or drop {option('gradr_mode', 'paper')} to reach "
+                f"{option('target_connectivity')} exactly")
+        # the pruner's keywords are the trainer's under other names: its messages name ours
+        with renamed_options(PRUNER_KEYWORDS):
+            try:
+                pruner = make_pruner(
+                    method, target_connectivity=targets, alpha=o.alpha,
+                    mode=mode, total_steps=self.total_steps if needs_steps else None,
+                    finetune=o.finetune, count=count, shrink=shrink, seed=o.seed, **extra,
+                )
+            except RewiringError as exc:
+                raise InputError(f"{option('method', o.prune)}: {exc}") from None
         return pruner, needs_steps
 
     # -- state ----------------------------------------------------------------------------
@@ -306,13 +308,14 @@ class Trainer:
         if identity != self._identity():
             raise InputError(
                 f"{self.checkpoint_path} belongs to a different run (data set, seed or model "
-                "config differ); resume with the original options or use a new --out"
+                f"config differ); resume with the original options or use a new {option('out')}"
             )
         planned = state.get("epochs", self.epochs)
         if planned != self.epochs and self._schedules_by_length:
             raise InputError(
                 f"{self.checkpoint_path} was planned for {planned} epochs and its pruning or "
-                f"learning-rate schedule is laid out over them; resume with --epochs {planned}"
+                f"learning-rate schedule is laid out over them; resume with "
+                f"{option('epochs', planned)}"
             )
         self.network.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -449,8 +452,8 @@ class Trainer:
             self.restore(load_checkpoint(self.checkpoint_path))
         elif self.checkpoint_path.exists():
             raise InputError(
-                f"{out} already holds a training run ({CHECKPOINT_NAME}); pass --resume to "
-                "continue it, or choose another --out"
+                f"{out} already holds a training run ({CHECKPOINT_NAME}); pass "
+                f"{option('resume', True)} to continue it, or choose another {option('out')}"
             )
         out.mkdir(parents=True, exist_ok=True)
         for epoch in range(self.start_epoch, self.epochs):
@@ -479,7 +482,8 @@ class Trainer:
             warnings.append(
                 f"epoch {epoch}: the output layer fired no spike on the test set, so the "
                 "loss cannot improve through it (too few connections, or weights too small): "
-                "prune more slowly (more --epochs, a higher --target-connectivity) or raise "
+                f"prune more slowly (more {option('epochs')}, a higher "
+                f"{option('target_connectivity')}) or raise "
                 "weight_scale in the model config")
         if abs(row["loss"] - chance) < 1e-3:
             previous = self.history[-1]["loss"] if self.history else None
@@ -528,7 +532,7 @@ class Trainer:
                 error = InputError(
                     f"could not write {self.checkpoint_path} after epoch {epoch + 1} "
                     f"({exc.strerror or exc}); {kept}: free space (or fix permissions) and "
-                    "rerun with --resume")
+                    f"rerun with {option('resume', True)}")
         distributed.agree(error, self.context)
 
     def metadata(self) -> NetworkMetadata:

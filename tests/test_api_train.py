@@ -51,6 +51,20 @@ def test_train_from_python_with_a_pruner_option(tiny_configs: dict[str, Path],
                                                     options={"temprature": 1.0}))
 
 
+def test_pruner_errors_name_the_keywords_of_train(tiny_configs: dict[str, Path],
+                                                  tmp_path: Path) -> None:
+    """make_pruner calls it ``finetune``; train's caller wrote ``gradr_finetune``."""
+    with pytest.raises(InputError) as info:
+        gradr_lava.train(tiny_configs["mlp"], "digits", out=tmp_path / "ft", epochs=1,
+                         pruning=gradr_lava.Pruning("gradr", target_connectivity=0.3,
+                                                    gradr_finetune=1.5))
+    assert str(info.value).startswith("method='gradr': gradr_finetune= must be a fraction")
+    with pytest.raises(InputError, match=r"gradr_mode='paper' needs alpha= \(the prior"):
+        gradr_lava.train(tiny_configs["mlp"], "digits", out=tmp_path / "paper", epochs=1,
+                         pruning=gradr_lava.Pruning("gradr", target_connectivity=0.3,
+                                                    gradr_mode="paper"))
+
+
 def test_no_module_is_shadowed() -> None:
     import gradr_lava.trainer
 

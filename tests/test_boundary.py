@@ -83,3 +83,71 @@ def test_the_start_up_hook_stays_cheap() -> None:
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def _cli_flags() -> set[str]:
+    import argparse
+
+    from gradr_lava.cli import build_parser
+
+    flags: set[str] = set()
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    for parser in commands.choices.values():
+        flags.update(s for a in parser._actions for s in a.option_strings
+                     if s.startswith("--") and s != "--help")
+    return flags
+
+
+def _message_strings(path: Path) -> list[tuple[int, str]]:
+    """String constants of ``path`` that are not docstrings: what messages are built from."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
+                                | ast.AsyncFunctionDef)
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docstrings]
+
+
+def test_only_the_cli_spells_its_flags() -> None:
+    """Library messages name options through gradr_deploy.errors.option (a keyword from
+    Python, a flag from the command line); a flag spelled in a library string would be wrong
+    for Python callers. An argv element that is exactly a flag (pip's --quiet) is no message."""
+    import re
+
+    flags = _cli_flags()
+    assert {"--data-dir", "--override", "--gradr-mode", "--inputs"} <= flags
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(flags))) + r")(?![\w-])")
+    cli = {REPO / "gradr_lava" / "cli.py", REPO / "gradr_lava" / "__main__.py"}
+    offenders = [
+        f"{path.relative_to(REPO)}:{line}: {text[:80]!r}"
+        for folder in ("deploy", "gradr_lava") for path in sorted((REPO / folder).rglob("*.py"))
+        if path not in cli
+        for line, text in _message_strings(path)
+        if text not in flags and pattern.search(text)
+    ]
+    assert offenders == []
+
+
+def test_a_message_names_the_option_as_the_caller_spells_it() -> None:
+    from gradr_deploy.datasets import load_dataset
+    from gradr_deploy.errors import InputError, flag_names, option, renamed_options
+
+    def message() -> str:
+        try:
+            load_dataset("mnist")
+        except InputError as exc:
+            return str(exc)
+        raise AssertionError("no error")
+
+    assert "needs data_dir='DIR'" in message() and "add download=True" in message()
+    with flag_names(lambda name: "--" + name.replace("_", "-")):
+        assert "needs --data-dir DIR" in message() and "add --download to" in message()
+        assert option("override", {"chips": 2}) == "--override chips=2"
+        with renamed_options({"mode": "gradr_mode"}):
+            assert option("mode", "paper") == "--gradr-mode paper"
+    assert "needs data_dir='DIR'" in message()  # the block ended: back to keywords
+    assert option("override", {"chips": 2}) == "override={'chips': 2}"

@@ -79,7 +79,7 @@ def test_neuron_bound_layers_suggest_more_chips() -> None:
     ) as info:
         check_budget(m, chips=0)
     assert "prune" not in str(info.value)
-    assert "use 1 chips (--set chips=1)" in str(info.value)
+    assert "use 1 chips (override={'chips': 1})" in str(info.value)
 
 
 def test_real_file_over_budget() -> None:

@@ -142,7 +142,7 @@ def test_load_dataset_by_name() -> None:
         InputError, match=r"unknown dataset 'cifar10'; choose one of: digits, mnist"
     ):
         load_dataset("cifar10")
-    with pytest.raises(InputError, match="--data-dir"):
+    with pytest.raises(InputError, match="data_dir='DIR'"):
         load_dataset("mnist")
 
 
@@ -220,7 +220,7 @@ def test_uncompressed_copies_are_accepted(mnist: Dataset, tmp_path: Path) -> Non
 
 
 def test_missing_directory_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"does not exist; pass --data-dir DIR"):
+    with pytest.raises(InputError, match=r"does not exist; pass data_dir='DIR'"):
         load_mnist(tmp_path / "nowhere")
 
 
@@ -229,8 +229,8 @@ def test_missing_file_names_file_directory_and_fix(tmp_path: Path) -> None:
         load_mnist(tmp_path)
     message = str(info.value)
     assert f"MNIST file train-images-idx3-ubyte.gz not found in {tmp_path}" in message
-    assert "pass --data-dir DIR holding the four IDX files" in message
-    assert "--download" in message
+    assert "pass data_dir='DIR' holding the four IDX files" in message
+    assert "download=True" in message
 
 
 @needs_mnist

@@ -75,7 +75,7 @@ def test_loader_formats_and_errors(tmp_path: Path) -> None:
         np.save(bad, array)
         with pytest.raises(InputError, match=message):
             load_inputs(bad, 4)
-    with pytest.raises(InputError, match="beyond --time-steps 1"):
+    with pytest.raises(InputError, match="beyond time_steps=1"):
         load_inputs(events, 6, time_steps=1)
     np.save(events, np.array([[7, 0, 1.0]]))
     with pytest.raises(InputError, match="events reach x=7"):

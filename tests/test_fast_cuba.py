@@ -125,7 +125,7 @@ def test_an_uncovered_block_falls_back_to_slayer_with_a_note() -> None:
     assert "block 0" in note and "axonal delay" in note
     from gradr_deploy.errors import InputError
 
-    with pytest.raises(InputError, match="--engine fast does not cover"):
+    with pytest.raises(InputError, match="engine='fast' does not cover"):
         select_engine("fast", blocks)
 
 

@@ -122,7 +122,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", full)
-    with pytest.raises(InputError, match=r"epoch 2.*No space left.*epoch 1 is kept.*--resume"):
+    with pytest.raises(InputError, match=r"epoch 2.*No space left.*epoch 1 is kept.*resume=True"):
         train(TrainOptions(dataset="digits", out=out, model=str(tiny_configs["mlp"]),
                            progress=False, epochs=2, resume=True))
     assert (out / "checkpoint.pt").read_bytes() == before

@@ -29,7 +29,15 @@ from gradr_deploy.mapping import (
     map_network,
     partition,
 )
-from gradr_deploy.netx import Layer, NetxNetwork, read_netx
+from gradr_deploy.netx import (
+    ConvGeometry,
+    DenseLayer,
+    InputLayer,
+    NetxNetwork,
+    PoolLayer,
+    RecurrentDenseLayer,
+    read_netx,
+)
 from gradr_deploy.netx import dense_network as net_of
 
 real_file = shared_netx
@@ -265,8 +273,9 @@ def test_conv_fan_in_counts_padding_and_stride() -> None:
 
 
 def test_unsupported_layer_type_is_an_input_error() -> None:
-    pool = Layer(1, "pool", (2, 4, 4))
-    net = NetxNetwork(Path("p.net"), (Layer(0, "input", (2, 8, 8)), pool))
+    geometry = ConvGeometry(2, 2, (2, 2), (2, 2), (0, 0), (1, 1), 2)
+    pool = PoolLayer(index=1, shape=(2, 4, 4), conv=geometry)
+    net = NetxNetwork(Path("p.net"), (InputLayer(index=0, shape=(2, 8, 8)), pool))
     with pytest.raises(InputError, match="layer 1 has type 'pool'"):
         map_network(net, load_profile("loihi1"))
 
@@ -345,9 +354,9 @@ def test_recurrent_layer_counts_its_own_axons() -> None:
     wr[:, :] = np.where(wr == 0, 1, wr)
     w2 = np.ones((4, 30), np.float32)
     layers = (
-        Layer(0, "input", (20,)),
-        Layer(1, "dense_rec", (30,), weight=w, weight_rec=wr, features=(20, 30)),
-        Layer(2, "dense", (4,), weight=w2, features=(30, 4)),
+        InputLayer(index=0, shape=(20,)),
+        RecurrentDenseLayer(index=1, shape=(30,), weight=w, weight_rec=wr, features=(20, 30)),
+        DenseLayer(index=2, shape=(4,), weight=w2, features=(30, 4)),
     )
     p = load_profile("loihi1", {"neurons_per_core": 8, "output_axons_per_core": 64})
     m = map_network(NetxNetwork(Path("r.net"), layers), p)

@@ -9,7 +9,7 @@ import pytest
 from netx_writer import shared_netx
 
 from gradr_deploy.errors import InputError
-from gradr_deploy.netx import Layer, NetxNetwork, read_netx
+from gradr_deploy.netx import ConvGeometry, NetxNetwork, PoolLayer, read_netx
 from gradr_deploy.netx.write import write_netx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +35,8 @@ def test_round_trip(compression: str | None, tmp_path: Path) -> None:
 
 
 def test_refuses_layers_it_cannot_write(tmp_path: Path) -> None:
-    network = NetxNetwork(tmp_path / "x.net", (Layer(0, "pool", (1, 2, 2)),))
+    geometry = ConvGeometry(1, 1, (2, 2), (2, 2), (0, 0), (1, 1), 1)
+    network = NetxNetwork(tmp_path / "x.net", (PoolLayer(index=0, shape=(1, 2, 2), conv=geometry),))
     with pytest.raises(InputError, match="'pool' layer"):
         write_netx(network, tmp_path / "x.net")
     assert not (tmp_path / "x.net").exists()

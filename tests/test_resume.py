@@ -33,7 +33,7 @@ def test_resume_continues_bit_identically(tiny_configs: dict[str, Path], tmp_pat
 
 
 def test_existing_run_needs_resume(tiny_configs: dict[str, Path], tiny_run: Path) -> None:
-    with pytest.raises(InputError, match="--resume"):
+    with pytest.raises(InputError, match=r"pass resume=True to continue it"):
         train(_options(tiny_configs["mlp"], tiny_run))
 
 
@@ -81,7 +81,7 @@ def test_interrupted_cosine_run_resumes_bit_identically(
     with pytest.raises(KeyboardInterrupt):
         train(split)
     monkeypatch.setattr(Trainer, "train_epoch", original)
-    with pytest.raises(InputError, match="resume with --epochs 2"):
+    with pytest.raises(InputError, match="resume with epochs=2"):
         train(_options(config, tmp_path / "split", epochs=3, resume=True, prune="magnitude",
                        target_connectivity=0.3))
     resumed = train(_options(config, tmp_path / "split", epochs=2, resume=True,

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from gradr_deploy.atomic import atomic_path
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 
 __all__ = [
     "DATASETS",
@@ -259,7 +259,8 @@ def _parse_idx(data: bytes, member: _IdxMember, path: Path) -> np.ndarray:
     Returns:
         uint8 array of shape ``member.shape`` (a read-only view into ``data``).
     """
-    fix = "delete it and download it again (--download), or copy the original file there"
+    fix = (f"delete it and download it again ({option('download', True)}), or copy the "
+           "original file there")
     if len(data) < 4:
         raise InputError(f"MNIST file {path} is not an IDX file ({len(data)} bytes); {fix}")
     magic = int.from_bytes(data[:4], "big")
@@ -303,7 +304,7 @@ def _read_member(data_dir: Path, member: _IdxMember) -> np.ndarray:
         if actual != member.gz_sha256:
             raise InputError(
                 f"MNIST file {gz_path} is corrupt: its SHA256 is {actual}, expected "
-                f"{member.gz_sha256}; delete it and download it again (--download)"
+                f"{member.gz_sha256}; delete it and download it again ({option('download', True)})"
             )
         try:
             raw = gzip.decompress(data)
@@ -317,12 +318,14 @@ def _read_member(data_dir: Path, member: _IdxMember) -> np.ndarray:
         if actual != member.raw_sha256:
             raise InputError(
                 f"MNIST file {raw_path} is not the original MNIST data: its SHA256 is {actual}, "
-                f"expected {member.raw_sha256}; delete it and download it again (--download)"
+                f"expected {member.raw_sha256}; delete it and download it again "
+                f"({option('download', True)})"
             )
         return array
     raise InputError(
-        f"MNIST file {member.gz_filename} not found in {data_dir}; pass --data-dir DIR holding "
-        f"the four IDX files ({', '.join(MNIST_FILES)}; gzipped or not), or --download"
+        f"MNIST file {member.gz_filename} not found in {data_dir}; pass "
+        f"{option('data_dir', 'DIR')} holding the four IDX files ({', '.join(MNIST_FILES)}; "
+        f"gzipped or not), or {option('download', True)}"
     )
 
 
@@ -357,8 +360,9 @@ def load_mnist(
     data_dir = Path(data_dir)
     if not download and not data_dir.is_dir():
         raise InputError(
-            f"MNIST data directory {data_dir} does not exist; pass --data-dir DIR holding the "
-            f"four IDX files ({', '.join(MNIST_FILES)}), or add --download to fetch them there"
+            f"MNIST data directory {data_dir} does not exist; pass {option('data_dir', 'DIR')} "
+            f"holding the four IDX files ({', '.join(MNIST_FILES)}), or add "
+            f"{option('download', True)} to fetch them there"
         )
     arrays: list[np.ndarray] = []
     for member in _MNIST_MEMBERS:
@@ -516,8 +520,8 @@ def load_dataset(
     if name == "mnist":
         if data_dir is None:
             raise InputError(
-                "dataset 'mnist' needs --data-dir DIR holding the four IDX files "
-                f"({', '.join(MNIST_FILES)}); add --download to fetch them into DIR"
+                f"dataset 'mnist' needs {option('data_dir', 'DIR')} holding the four IDX files "
+                f"({', '.join(MNIST_FILES)}); add {option('download', True)} to fetch them into DIR"
             )
         return load_mnist(data_dir, download=download)
     raise InputError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 from gradr_deploy.hardware.profile import HardwareProfile, load_conventional_devices
 from gradr_deploy.mapping import LayerMapping, NetworkMapping
 
@@ -340,7 +340,7 @@ def _notes(hw: HardwareProfile, mapping: NetworkMapping, latency: float | None) 
     if latency is None:
         notes.append(
             "latency and static energy unknown: set time_per_step_s (or synop_ns, "
-            "neuron_update_ns and barrier_sync_ns) with --set"
+            f"neuron_update_ns and barrier_sync_ns) with {option('override')}"
         )
     if mapping.chips > 1:
         notes.append(f"{mapping.chips} chips: chip-to-chip spike traffic is not modelled")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradr_deploy.mapping import NetworkMapping
-from gradr_deploy.netx import Layer, NetxNetwork
+from gradr_deploy.netx import ConvLayer, DenseLayer, Layer, NetxNetwork
 
 REFERENCE = ("Yik et al., Nature Communications 16, 1545 (2025); NeuroBench harness "
              "neurobench/metrics (connection_sparsity, activation_sparsity, "
@@ -55,8 +55,11 @@ def connection_sparsity(network: NetxNetwork) -> float:
     """Zero weights / all weights over the synaptic layers, as netx programs them."""
     zeros = total = 0
     for layer in network.layers:
-        for weight in (layer.weight, layer.weight_rec):
-            if weight is None or layer.kind not in ("dense", "dense_rec", "conv"):
+        if not isinstance(layer, DenseLayer | ConvLayer) or \
+                layer.kind not in ("dense", "dense_rec", "conv"):
+            continue
+        for weight in (layer.weight, getattr(layer, "weight_rec", None)):
+            if weight is None:
                 continue
             values = np.trunc(np.asarray(weight))
             zeros += int(np.count_nonzero(values == 0))
@@ -122,7 +125,7 @@ def synaptic_operations(network: NetxNetwork, mapping: NetworkMapping, inputs: n
 def _dense_connections(layer: Layer, in_shape: tuple[int, ...], connections: int) -> int:
     """Synapses with every weight nonzero: a conv counts only kernel taps inside the input
     (NeuroBench runs the layer on an all-ones input, whose zero padding adds nothing)."""
-    if layer.kind != "conv" or layer.conv is None or len(in_shape) != 3:
+    if not isinstance(layer, ConvLayer) or len(in_shape) != 3:
         return connections
     geometry = layer.conv
     _, h_in, w_in = in_shape

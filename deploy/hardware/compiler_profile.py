@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 
 SPLIT_RULES = ("max-group", "iterative")
 ROW_STATISTICS = ("max", "mean")
@@ -130,7 +130,7 @@ def parse_compiler(
     if selected not in releases_table:
         raise InputError(
             f"{where}: compiler release {selected!r} is not one of {sorted(releases_table)} "
-            "(--set release=NAME)"
+            f"({option('override', {'release': 'NAME'})})"
         )
     for name, raw in releases_table.items():
         values = {}
@@ -140,7 +140,7 @@ def parse_compiler(
             value = raw[key]
             if name == selected and key in release_overrides:
                 value = release_overrides[key]
-                sources[key] = f"override (--set {key}={value})"
+                sources[key] = f"override: {key}={value}"
             elif name == selected:
                 sources[key] = str(raw.get(f"{key}_source", "no source given"))
             values[key] = convert(where, key, value, kind)
@@ -148,13 +148,13 @@ def parse_compiler(
     values = {}
     for key, kind in _MODEL_TYPES.items():
         if key in overrides:
-            value, sources[key] = overrides[key], f"override (--set {key}={overrides[key]})"
+            value, sources[key] = overrides[key], f"override: {key}={overrides[key]}"
         elif key in table:
             value, sources[key] = table[key], str(table.get(f"{key}_source", "no source given"))
         else:
             raise InputError(f"{where}: [compiler] lacks '{key}'")
         values[key] = convert(where, key, value, kind)
-    sources["release"] = (f"override (--set release={selected})" if "release" in overrides
+    sources["release"] = (f"override: release={selected}" if "release" in overrides
                           else str(table.get("release_source", "no source given")))
     model = CompilerModel(release=releases[selected], releases=MappingProxyType(releases),
                           sources=MappingProxyType(sources), **values)

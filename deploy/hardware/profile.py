@@ -8,7 +8,7 @@ saying so. Load one by name or path, optionally overriding constants the way the
     >>> from gradr_deploy.hardware.profile import load_profile
     >>> p = load_profile("loihi1", {"chips": "4"})
     >>> (p.neurons_per_core, p.chips, p.sources["chips"])
-    (1024, 4, 'override (--set chips=4)')
+    (1024, 4, 'override: chips=4')
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 from gradr_deploy.hardware.compiler_profile import COMPILER_KEYS, CompilerModel, parse_compiler
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -177,8 +177,9 @@ def load_profile(
                 f"unknown hardware constant '{raw_key}' for {path.stem}; valid keys: "
                 f"{', '.join(valid)}"
             )
-        values[key] = _convert(f"--set {raw_key}", key, raw_value, FIELD_TYPES[key])
-        sources[key] = f"override (--set {raw_key}={raw_value})"
+        values[key] = _convert(option("override", {raw_key: raw_value}), key, raw_value,
+                               FIELD_TYPES[key])
+        sources[key] = f"override: {raw_key}={raw_value}"
     compiler = None
     if compiler_table is not None:
         if not isinstance(compiler_table, dict):
@@ -268,7 +269,7 @@ def _validate(profile: HardwareProfile) -> None:
                 ">= 0 (nan, in a profile file, means unknown)"
             )
         if kind is float and math.isnan(value) and "override" in profile.sources.get(key, ""):
-            raise InputError(f"--set {key}=nan: give a finite number >= 0")
+            raise InputError(f"{option('override', {key: 'nan'})}: give a finite number >= 0")
 
 
 # Upper bounds that no real chip reaches: they keep a typo from allocating terabytes.

@@ -42,7 +42,7 @@ import numpy as np
 
 from gradr_deploy.atomic import atomic_path
 from gradr_deploy.errors import InputError
-from gradr_deploy.netx import DECAY_SCALE, Layer, NetxNetwork, read_netx
+from gradr_deploy.netx import DECAY_SCALE, ConvLayer, DenseLayer, NetxNetwork, read_netx
 
 NETX_UNIT = 64  # netx integers = slayer float values * 2**6 (weights, vThMant, biases)
 DEFAULT_DT = 1e-4  # seconds per Loihi time step in the NIR graph (snnTorch's NIR convention)
@@ -90,7 +90,7 @@ def netx_to_nir(network: NetxNetwork, dt: float = DEFAULT_DT,
             edges.append((previous, name))
             previous, shape = name, (int(np.prod(shape)),)
             continue
-        if layer.kind not in ("dense", "conv"):
+        if not isinstance(layer, DenseLayer | ConvLayer) or layer.kind not in ("dense", "conv"):
             raise InputError(f"{where}: NIR export covers dense, conv and flatten layers")
         if layer.delay is not None and np.any(np.trunc(np.asarray(layer.delay)) > 0):
             raise InputError(f"{where}: synaptic delays have no NIR equivalent (NIR's Delay "
@@ -143,10 +143,10 @@ def _input_shape(network: NetxNetwork) -> tuple[int, ...]:
     if first.kind == "input":
         raise InputError(f"{network.path}: layer 0 is a netx 'input' layer (neurons fed by "
                          "a bias); NIR export starts at a dense or conv layer")
-    if first.conv is None:
-        if first.features is None:
-            raise InputError(f"{network.path}: layer 0 ({first.kind}) has no input size")
+    if isinstance(first, DenseLayer):
         return (int(first.features[0]),)
+    if not isinstance(first, ConvLayer):
+        raise InputError(f"{network.path}: layer 0 ({first.kind}) has no input size")
     recorded = recorded_input_shape(network.attrs, str(network.path))
     if recorded is None:
         raise InputError(f"{network.path}: a conv-first network without a recorded input "
@@ -155,18 +155,17 @@ def _input_shape(network: NetxNetwork) -> tuple[int, ...]:
     return (int(f), int(y), int(x))
 
 
-def _synapse_node(nir: Any, layer: Layer, in_shape: tuple[int, ...],
+def _synapse_node(nir: Any, layer: DenseLayer | ConvLayer, in_shape: tuple[int, ...],
                   bias_in_synapse: bool) -> Any:
     bias = None
     if bias_in_synapse and layer.bias is not None:
         bias = _bias(layer).astype(np.float32) / NETX_UNIT
-    if layer.kind == "dense":
+    if isinstance(layer, DenseLayer):
         weight = np.trunc(layer.weight_matrix()).astype(np.float32) / NETX_UNIT
         if bias is not None:
             return nir.Affine(weight=weight, bias=bias.reshape(-1))
         return nir.Linear(weight=weight)
     geometry = layer.conv
-    assert geometry is not None
     kernel = np.trunc(layer.kernel()).astype(np.float32) / NETX_UNIT
     conv_bias = np.zeros(geometry.out_channels, np.float32)
     if bias is not None:  # a conv bias in NIR is per channel
@@ -181,7 +180,7 @@ def _synapse_node(nir: Any, layer: Layer, in_shape: tuple[int, ...],
         dilation=tuple(geometry.dilation), groups=int(geometry.groups), bias=conv_bias)
 
 
-def _bias(layer: Layer) -> np.ndarray:
+def _bias(layer: DenseLayer | ConvLayer) -> np.ndarray:
     """The bias mantissas broadcast to ``layer.shape`` (one value, per channel or per neuron)."""
     values = np.trunc(np.asarray(layer.bias, dtype=np.float64)).reshape(-1)
     if values.size not in (1, layer.neurons):  # one per channel
@@ -189,7 +188,7 @@ def _bias(layer: Layer) -> np.ndarray:
     return np.broadcast_to(values, (layer.neurons,)).reshape(layer.shape)
 
 
-def _neuron_node(nir: Any, layer: Layer, where: str, dt: float) -> Any:
+def _neuron_node(nir: Any, layer: DenseLayer | ConvLayer, where: str, dt: float) -> Any:
     neuron = layer.neuron
     if neuron is None or neuron.kind not in NEURON_KINDS:
         kind = None if neuron is None else neuron.kind

@@ -19,6 +19,7 @@ Only numpy, h5py and ``nir`` are imported.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +33,14 @@ from gradr_deploy.errors import InputError
 from gradr_deploy.netx import (
     DECAY_SCALE,
     ConvGeometry,
+    ConvLayer,
+    DenseLayer,
+    FlattenLayer,
     Layer,
     NetxNetwork,
     Neuron,
-    _check_structure,
 )
+from gradr_deploy.netx.checks import check_structure
 
 WEIGHT_MAX = 127  # 8-bit signed mantissa
 THRESHOLD_MAX = (1 << 17) - 1  # Lava LIF vThMant is 17 bits
@@ -94,7 +98,7 @@ def read_nir(path: str | Path, dt: float | None = None) -> NirImport:
         raise InputError(f"{path}: not a NIR file (an HDF5 file with a top-level 'node' group, "
                          "as nir.write produces)")
     with h5py.File(path, "r") as handle:
-        _check_structure(path, handle)
+        check_structure(path, handle)
     try:
         graph = nir.read(path)
     except (KeyError, ValueError, TypeError, AttributeError, OSError) as exc:
@@ -125,7 +129,7 @@ def graph_to_netx(graph: Any, path: Path, dt: float | None = None) -> NirImport:
         kind = type(node).__name__
         if kind == "Flatten":
             shape = (int(np.prod(shape)),)
-            layers.append(Layer(len(layers), "flatten", (*shape, 1, 1)))
+            layers.append(FlattenLayer(index=len(layers), shape=(*shape, 1, 1)))
             k += 1
             continue
         if kind not in SYNAPSE_TYPES:
@@ -144,7 +148,7 @@ def graph_to_netx(graph: Any, path: Path, dt: float | None = None) -> NirImport:
         notes += layer_notes
         shape = layer.shape
         k += 2
-    if not any(layer.weight is not None for layer in layers):
+    if not any(layer.synaptic for layer in layers):
         raise InputError(f"{path}: the graph has no synapse -> neuron pair")
     network = NetxNetwork(path, tuple(layers), MappingProxyType({}), MappingProxyType({}))
     input_shape = None
@@ -197,7 +201,7 @@ def _decay(name: str, fraction: float, where: str) -> int:
 
 
 def _layer(index: int, synapse: Any, neuron: Any, in_shape: tuple[int, ...], dt: float,
-           unit: Any, where: str) -> tuple[Layer, float, list[str]]:
+           unit: Any, where: str) -> tuple[DenseLayer | ConvLayer, float, list[str]]:
     kind = type(neuron).__name__
     # gain: the factor from the synapse's output (W s) to the voltage increment per step
     if kind == "CubaLIF":
@@ -268,19 +272,18 @@ def _layer(index: int, synapse: Any, neuron: Any, in_shape: tuple[int, ...], dt:
         if int(np.prod(in_shape)) != n_in:
             raise InputError(f"{where}: weight [{n_out}, {n_in}] after an input of shape "
                              f"{in_shape}")
-        layer = Layer(index, "dense", (n_out,), weight=stored.astype(np.float32),
-                      features=(n_in, n_out))
+        layer = DenseLayer(index=index, shape=(n_out,), weight=stored.astype(np.float32),
+                           features=(n_in, n_out))
     full_bias = np.broadcast_to(bias, layer.shape) if np.ndim(bias) else None
     bias_values = None
     if full_bias is not None and np.any(full_bias != 0):
         bias_values = np.round(full_bias).reshape(-1).astype(np.float32)
-    layer = Layer(layer.index, layer.kind, layer.shape, weight=layer.weight, bias=bias_values,
-                  neuron=cuba, conv=layer.conv, features=layer.features)
+    layer = dataclasses.replace(layer, bias=bias_values, neuron=cuba)
     return layer, kappa * current_gain, notes
 
 
 def _conv_layer(index: int, synapse: Any, stored: np.ndarray, in_shape: tuple[int, ...],
-                where: str) -> Layer:
+                where: str) -> ConvLayer:
     if len(in_shape) != 3:
         raise InputError(f"{where}: Conv2d after an input of shape {in_shape}; expected "
                          "(C, H, W)")
@@ -301,5 +304,5 @@ def _conv_layer(index: int, synapse: Any, stored: np.ndarray, in_shape: tuple[in
         raise InputError(f"{where}: Conv2d reads {geometry.in_channels} channels, the input "
                          f"has {in_shape[0]}")
     out_y, out_x = geometry.output_size(in_shape[1], in_shape[2])
-    return Layer(index, "conv", (out_c, out_y, out_x), weight=stored.astype(np.float32),
-                 conv=geometry)
+    return ConvLayer(index=index, shape=(out_c, out_y, out_x), weight=stored.astype(np.float32),
+                     conv=geometry)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradr_deploy.errors import BudgetError
+from gradr_deploy.errors import BudgetError, option
 from gradr_deploy.hardware.profile import HardwareProfile
 from gradr_deploy.mapping import Connectivity, LayerMapping, NetworkMapping, partition
 
@@ -97,7 +97,8 @@ def check_budget(
     ]
     chips_needed = math.ceil(total / hw.cores_per_chip)
     if chips_needed > (chips if chips is not None else hw.chips):
-        suggestions.append(f"use {chips_needed} chips (--set chips={chips_needed})")
+        suggestions.append(f"use {chips_needed} chips "
+                           f"({option('override', {'chips': chips_needed})})")
     else:
         suggestions.append(f"allow {total} cores ({chips_needed} chip(s) of {hw.name})")
     lines.append("Fixes (each alone would do): " + "; or ".join(suggestions))
@@ -117,7 +118,7 @@ def _compiler_hint(mapping: NetworkMapping) -> str:
     if compiler.count_zero_weights:
         text += (", and as dense layers store zero weights too, pruning alone does not reduce "
                  "cores: use fewer neurons, or sparse storage (netx sparse_fc_layer=True; "
-                 "--set count_zero_weights=false models it, assumed)")
+                 f"{option('override', {'count_zero_weights': 'false'})} models it, assumed)")
     return text
 
 

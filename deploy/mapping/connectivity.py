@@ -12,7 +12,15 @@ import numpy as np
 from gradr_deploy.errors import InputError
 from gradr_deploy.hardware.profile import HardwareProfile
 from gradr_deploy.mapping.result import Connectivity
-from gradr_deploy.netx import Layer, NetxNetwork, delay_bits, weight_format
+from gradr_deploy.netx import (
+    ConvLayer,
+    DenseLayer,
+    Layer,
+    NetxNetwork,
+    RecurrentDenseLayer,
+    delay_bits,
+    weight_format,
+)
 
 _CONV_CHUNK = 1 << 22  # (position, kernel entry) pairs built at once when expanding a conv
 
@@ -89,7 +97,7 @@ def layer_connectivity(
         order = neuron_order(layer.shape)
         empty = np.zeros(layer.neurons + 1, np.int64)
         return Connectivity(empty, np.zeros(0, np.int32), 0, order), 0, 0
-    if layer.kind == "conv":
+    if isinstance(layer, ConvLayer):
         if pre is None and input_shape is None:
             raise InputError(
                 f"{net.path}: conv layer {i} is the first layer; its input size is unknown. "
@@ -98,8 +106,6 @@ def layer_connectivity(
         # netx's input_shape is (x, y, f); stored shapes are (f, y, x)
         pre_shape = tuple(reversed(input_shape)) if pre is None else net.layers[pre].shape
         geometry, kernel = layer.conv, layer.kernel()
-        if geometry is None:
-            raise InputError(f"{net.path}: conv layer {i} has no geometry")
         weights = kernel
         conn = conv_connectivity(
             _nonzero(kernel),
@@ -110,12 +116,14 @@ def layer_connectivity(
             geometry.dilation,
             geometry.groups,
         )
-    else:
+    elif isinstance(layer, DenseLayer):
         weights = layer.weight_matrix()
-        if layer.kind == "dense_rec":
+        if isinstance(layer, RecurrentDenseLayer):
             rec = np.asarray(layer.weight_rec).reshape(layer.neurons, layer.neurons)
             weights = np.hstack([weights, rec])
         conn = dense_connectivity(_nonzero(weights))
+    else:
+        raise InputError(f"{net.path}: layer {i} ({layer.kind}) has no synapses to map")
     fmt = weight_format(weights)
     wbits = min(max(fmt.bits, 1), profile.max_weight_bits)
     if fmt.bits > profile.max_weight_bits:
@@ -129,11 +137,11 @@ def layer_connectivity(
 
 def dense_connections(layer: Layer) -> int:
     """Connections a dense (non-spiking) implementation computes: weights incl. zeros."""
-    if layer.kind == "conv" and layer.conv is not None:
+    if isinstance(layer, ConvLayer):
         ky, kx = layer.conv.kernel
         return layer.neurons * (layer.conv.in_channels // layer.conv.groups) * ky * kx
-    if layer.features is not None:
+    if isinstance(layer, DenseLayer):
         n_in, n_out = layer.features
-        return n_out * (n_in + (n_out if layer.kind == "dense_rec" else 0))
+        return n_out * (n_in + (n_out if isinstance(layer, RecurrentDenseLayer) else 0))
     return 0
 

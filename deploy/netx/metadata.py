@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 
 METADATA_ATTR = "gradr_lava"
 SCHEMA_VERSION = 1
@@ -55,7 +55,7 @@ class NetworkMetadata:
         except (json.JSONDecodeError, TypeError, KeyError) as exc:
             raise InputError(
                 f"{source}: root attribute {METADATA_ATTR!r} is not valid gradr-lava metadata "
-                f"({exc}); re-export the model or pass --dataset explicitly"
+                f"({exc}); re-export the model or pass {option('dataset')} explicitly"
             ) from None
         metadata.validate(source)
         return metadata

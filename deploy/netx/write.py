@@ -20,7 +20,7 @@ import numpy as np
 
 from gradr_deploy.atomic import atomic_path
 from gradr_deploy.errors import InputError
-from gradr_deploy.netx import (
+from gradr_deploy.netx.keys import (
     BIAS_KEY,
     DILATION_KEY,
     GROUPS_KEY,
@@ -37,9 +37,8 @@ from gradr_deploy.netx import (
     STRIDE_KEY,
     TYPE_KEY,
     WEIGHT_KEY,
-    Layer,
-    NetxNetwork,
 )
+from gradr_deploy.netx.layers import ConvLayer, DenseLayer, Layer, NetxNetwork
 
 WRITABLE_KINDS = frozenset({"input", "dense", "conv", "flatten"})
 
@@ -78,14 +77,15 @@ def _write_layer(node: h5py.Group, layer: Layer, compression: str | None = None)
     # lava-dl writes the type as a 1-element fixed-length byte string, shapes as int arrays
     node.create_dataset(TYPE_KEY, (1,), "S10", [layer.kind.encode()])
     node.create_dataset(SHAPE_KEY, data=np.asarray(layer.shape, dtype=np.int64))
-    if layer.weight is not None:  # input layers carry a scalar weight (the input's scale)
-        weight = np.asarray(layer.weight, dtype=np.float32)
+    weight = getattr(layer, "weight", None)  # input layers may carry a scalar gain
+    if weight is not None:
+        weight = np.asarray(weight, dtype=np.float32)
         node.create_dataset(WEIGHT_KEY, data=weight,
                             compression=compression if weight.ndim else None)
-    if layer.kind == "dense" and layer.features is not None:
+    if isinstance(layer, DenseLayer):
         node.create_dataset(IN_FEATURES_KEY, data=int(layer.features[0]))
         node.create_dataset(OUT_FEATURES_KEY, data=int(layer.features[1]))
-    if layer.kind == "conv" and layer.conv is not None:
+    if isinstance(layer, ConvLayer):
         geometry = layer.conv
         node.create_dataset(IN_CHANNELS_KEY, data=int(geometry.in_channels))
         node.create_dataset(OUT_CHANNELS_KEY, data=int(geometry.out_channels))
@@ -93,8 +93,9 @@ def _write_layer(node: h5py.Group, layer: Layer, compression: str | None = None)
         for key, pair in ((KERNEL_SIZE_KEY, geometry.kernel), (STRIDE_KEY, geometry.stride),
                           (PADDING_KEY, geometry.padding), (DILATION_KEY, geometry.dilation)):
             node.create_dataset(key, data=np.asarray(pair, dtype=np.int64))
-    if layer.bias is not None:
-        node.create_dataset(BIAS_KEY, data=np.asarray(layer.bias, dtype=np.float32))
+    bias = getattr(layer, "bias", None)
+    if bias is not None:
+        node.create_dataset(BIAS_KEY, data=np.asarray(bias, dtype=np.float32))
     if layer.neuron is not None:
         neuron = node.create_group(NEURON_GROUP)
         neuron.create_dataset(TYPE_KEY, data=layer.neuron.kind.encode())

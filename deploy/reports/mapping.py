@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from gradr_deploy.atomic import atomic_path, write_json
+from gradr_deploy.errors import option
 from gradr_deploy.mapping import NetworkMapping
 
 COLUMNS = (
@@ -163,7 +164,8 @@ def format_compiler(mapping: NetworkMapping) -> str:
         f"Intel's compiler (model, release {model.release.name}): {mapping.total_cores} cores; "
         f"best partition under the same cost model: {mapping.best_partition_cores}; "
         f"lower bound {mapping.lower_bound_cores}",
-        f"other compiler releases: {others} cores (--set release=NAME)" if others else "",
+        f"other compiler releases: {others} cores ({option('override', {'release': 'NAME'})})"
+        if others else "",
         f"{mapping.total_cores} cores on {hw.name} ({hw.cores_per_chip} cores per chip): "
         f"{mapping.chips} chip(s)",
     ]

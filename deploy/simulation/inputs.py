@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradr_deploy.errors import InputError
+from gradr_deploy.errors import InputError, option
 
 MAX_PAYLOAD = 255  # graded payloads travel as 8-bit messages
 
@@ -44,14 +44,14 @@ def load_inputs(path: str | Path, features: int, time_steps: int | None = None,
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"--inputs {path}: no such file")
+        raise InputError(f"{option('inputs', path)}: no such file")
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"--inputs {path}: not a numpy .npy array ({exc}); save it with "
+        raise InputError(f"{option('inputs', path)}: not a numpy .npy array ({exc}); save it with "
                          "numpy.save") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
-        raise InputError(f"--inputs {path}: holds {getattr(array, 'dtype', type(array))}; "
+        raise InputError(f"{option('inputs', path)}: holds {getattr(array, 'dtype', type(array))}; "
                          "expected numbers")
     if array.ndim == 2 and array.shape[0] != features and array.shape[1] in (3, 4):
         return _from_events(path, array, features, time_steps, input_shape)
@@ -59,14 +59,15 @@ def load_inputs(path: str | Path, features: int, time_steps: int | None = None,
         array = array[None]
     if array.ndim != 3 or array.shape[1] != features:
         raise InputError(
-            f"--inputs {path}: shape {array.shape}; the network reads {features} inputs, so a "
+            f"{option('inputs', path)}: shape {array.shape}; the network reads {features} "
+            "inputs, so a "
             f"dense array must be (N, {features}, steps) or ({features}, steps), or events "
             "(events, 3) as x, c, t / (events, 4) as x, y, c, t")
     if time_steps is not None and array.shape[2] != time_steps:
-        raise InputError(f"--inputs {path}: {array.shape[2]} steps per sample, but "
-                         f"--time-steps {time_steps}; drop --time-steps")
+        raise InputError(f"{option('inputs', path)}: {array.shape[2]} steps per sample, but "
+                         f"{option('time_steps', time_steps)}; drop {option('time_steps')}")
     if array.shape[0] == 0 or array.shape[2] == 0:
-        raise InputError(f"--inputs {path}: shape {array.shape} holds no samples or steps")
+        raise InputError(f"{option('inputs', path)}: shape {array.shape} holds no samples or steps")
     return _as_payloads(path, array)
 
 
@@ -74,7 +75,7 @@ def _as_payloads(path: Path, array: np.ndarray) -> np.ndarray:
     values = np.asarray(array, dtype=np.float64)
     if not np.isfinite(values).all() or (values < 0).any() or (values > MAX_PAYLOAD).any() \
             or not np.array_equal(values, np.round(values)):
-        raise InputError(f"--inputs {path}: values must be 0/1 spikes or integer payloads "
+        raise InputError(f"{option('inputs', path)}: values must be 0/1 spikes or integer payloads "
                          f"0 .. {MAX_PAYLOAD}; found {values.min():g} .. {values.max():g}"
                          + ("" if np.array_equal(values, np.round(values)) else
                             " with fractions"))
@@ -85,32 +86,34 @@ def _from_events(path: Path, events: np.ndarray, features: int, time_steps: int 
                  input_shape: tuple[int, ...] | None) -> np.ndarray:
     events = np.asarray(events, dtype=np.float64)
     if not np.isfinite(events).all() or (events < 0).any():
-        raise InputError(f"--inputs {path}: events must be finite and non-negative")
+        raise InputError(f"{option('inputs', path)}: events must be finite and non-negative")
     x = np.round(events[:, 0]).astype(np.int64)
     if events.shape[1] == 3:
         y = np.zeros_like(x)
         c, t = np.round(events[:, 1]).astype(np.int64), np.round(events[:, 2]).astype(np.int64)
         channels = int(c.max()) + 1 if len(c) else 1
         if features % channels:
-            raise InputError(f"--inputs {path}: events use {channels} channels, which do not "
+            raise InputError(f"{option('inputs', path)}: events use {channels} channels, "
+                             "which do not "
                              f"divide the network's {features} inputs")
         height, width = 1, features // channels
     else:
         y = np.round(events[:, 1]).astype(np.int64)
         c, t = np.round(events[:, 2]).astype(np.int64), np.round(events[:, 3]).astype(np.int64)
         if input_shape is None:
-            raise InputError(f"--inputs {path}: 2-D events (x, y, c, t) need the network's "
+            raise InputError(f"{option('inputs', path)}: 2-D events (x, y, c, t) need the "
+                             "network's "
                              "(x, y, channels) input shape, which only a conv-first network "
                              "records; convert them to a dense (N, features, steps) array")
         width, height, channels = (int(v) for v in input_shape)
     if len(x) and (x.max() >= width or y.max() >= height or c.max() >= channels):
         raise InputError(
-            f"--inputs {path}: events reach x={x.max()}, y={y.max()}, c={c.max()} but the "
+            f"{option('inputs', path)}: events reach x={x.max()}, y={y.max()}, c={c.max()} but the "
             f"network's input is {width} wide, {height} high, {channels} channels")
     steps = time_steps if time_steps is not None else (int(t.max()) + 1 if len(t) else 1)
     if len(t) and t.max() >= steps:
-        raise InputError(f"--inputs {path}: events up to t = {t.max()} ms, beyond "
-                         f"--time-steps {steps}; raise --time-steps")
+        raise InputError(f"{option('inputs', path)}: events up to t = {t.max()} ms, beyond "
+                         f"{option('time_steps', steps)}; raise {option('time_steps')}")
     spikes = np.zeros((1, features, steps), dtype=np.uint8)
     spikes[0, (c * height + y) * width + x, t] = 1  # lava-dl's 'OR' binning
     return spikes

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from gradr_deploy.errors import BackendUnavailableError, InputError
+from gradr_deploy.errors import BackendUnavailableError, InputError, option
 
 TARGETS = ("lava-sim", "loihi2")
 DEFAULT_COPIES = 32  # network copies side by side in one Lava graph (benchmarks/lava_throughput)
@@ -96,9 +96,10 @@ def run_config(target: str) -> Any:
 
         if not loihi.is_installed():
             raise BackendUnavailableError(
-                "--target loihi2 needs Intel's lava-loihi package (available to Intel "
-                "Neuromorphic Research Community members), which is not installed. Use "
-                "--target lava-sim for Lava's bit-accurate CPU simulation of the same network."
+                f"{option('target', 'loihi2')} needs Intel's lava-loihi package (available to "
+                "Intel Neuromorphic Research Community members), which is not installed. Use "
+                f"{option('target', 'lava-sim')} for Lava's bit-accurate CPU simulation of the "
+                "same network."
             )
         return Loihi2HwCfg()
     raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
@@ -203,7 +204,7 @@ def network_density(network) -> float:
     """Nonzero share of the dense layers' weights (1.0 for networks without dense layers)."""
     total = nonzero = 0
     for layer in network.layers:
-        if layer.weight is not None and layer.kind in ("dense", "dense_rec"):
+        if layer.kind in ("dense", "dense_rec"):
             w = np.asarray(layer.weight)
             total += w.size
             nonzero += int(np.count_nonzero(np.trunc(w)))

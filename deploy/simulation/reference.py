@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gradr_deploy.netx import Layer, NetxNetwork
+from gradr_deploy.netx import ConvLayer, DenseLayer, Layer, NetxNetwork
 from gradr_deploy.simulation import lava_compat
 
 lava_compat.install()
@@ -45,7 +45,7 @@ def _neuron_params(layer: Layer, source: str) -> dict[str, float]:
     return {**slayer.neuron.cuba.neuron_params(device), "requires_grad": False}
 
 
-def _check_plain(layer: Layer, source: str) -> None:
+def _check_plain(layer: DenseLayer | ConvLayer, source: str) -> None:
     if layer.bias is not None and np.any(layer.bias):
         raise ReferenceUnsupported(f"{source} layer {layer.index}: biases")
     if layer.delay is not None and np.any(layer.delay):
@@ -61,7 +61,7 @@ def _load_weight(block: torch.nn.Module, stored: np.ndarray) -> None:
 def _block(layer: Layer, source: str) -> torch.nn.Module:
     if layer.kind == "flatten":
         return slayer.block.cuba.Flatten()
-    if layer.kind not in ("dense", "conv"):
+    if not isinstance(layer, DenseLayer | ConvLayer) or layer.kind not in ("dense", "conv"):
         raise ReferenceUnsupported(f"{source} layer {layer.index}: layer type {layer.kind!r}")
     _check_plain(layer, source)
     params = _neuron_params(layer, source)

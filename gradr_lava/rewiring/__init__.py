@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gradr_deploy.errors import option
 from gradr_lava.rewiring.base import Pruner, RewiringPruner
 from gradr_lava.rewiring.deepr import DeepR
 from gradr_lava.rewiring.errors import RewiringError
@@ -121,11 +122,14 @@ def make_pruner(
     }
     unused = sorted(set(given) - allowed)
     if unused:
-        raise RewiringError(f"method {method!r} does not use {', '.join(unused)}")
+        raise RewiringError(f"{option('method', method)} does not use "
+                            f"{', '.join(option(name) for name in unused)}")
     if method == "none":
         return RewiringPruner(seed=seed)
     if "target_connectivity" not in given:
-        raise RewiringError(f"method {method!r} needs target_connectivity")
+        raise RewiringError(f"{option('method', method)} needs "
+                            f"{option('target_connectivity')}")
     if method == "magnitude" and "total_steps" not in given:
-        raise RewiringError("method 'magnitude' needs total_steps")
+        raise RewiringError(f"{option('method', 'magnitude')} needs "
+                            f"{option('total_steps')}")
     return cls(given.pop("target_connectivity"), seed=seed, **given)

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from gradr_deploy.errors import option
 from gradr_lava.rewiring.base import LayerState, RewiringPruner
 from gradr_lava.rewiring.errors import RewiringError
 from gradr_lava.rewiring.layers import PrunableLayer, Targets
@@ -94,9 +95,9 @@ class DeepR(RewiringPruner):
         super().__init__(target_connectivity, seed)
         for name, value in (("l1", l1), ("temperature", temperature)):
             if not (math.isfinite(value) and value >= 0.0):
-                raise RewiringError(f"Deep R {name} must be >= 0, got {value!r}")
+                raise RewiringError(f"Deep R {option(name)} must be >= 0, got {value!r}")
         if not regrow_theta > 0.0:
-            raise RewiringError(f"regrow_theta must be > 0, got {regrow_theta!r}")
+            raise RewiringError(f"{option('regrow_theta')} must be > 0, got {regrow_theta!r}")
         self.soft = soft
         self._l1 = float(l1)
         self._temperature = float(temperature)

@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from gradr_deploy.errors import option
 from gradr_lava.rewiring.base import LayerState, RewiringPruner
 from gradr_lava.rewiring.errors import RewiringError
 from gradr_lava.rewiring.layers import PrunableLayer, Targets, per_layer
@@ -71,10 +72,11 @@ def laplace_mu(sparsity: float, alpha: float) -> float:
     if not 0.5 <= sparsity < 1.0:
         raise RewiringError(
             f"Grad R's prior needs a target sparsity p in [0.5, 1) (connectivity <= 0.5), got "
-            f"p = {sparsity:g}; use mode='schedule' for a higher connectivity"
+            f"p = {sparsity:g}; use {option('mode', 'schedule')} for a higher connectivity"
         )
     if not alpha > 0.0:
-        raise RewiringError(f"Grad R's prior strength alpha must be > 0, got {alpha!r}")
+        raise RewiringError(f"Grad R's prior strength {option('alpha')} must be > 0, got "
+                            f"{alpha!r}")
     return math.log(2.0 * (1.0 - sparsity)) / alpha
 
 
@@ -134,45 +136,54 @@ class GradR(RewiringPruner):
     ) -> None:
         super().__init__(target_connectivity, seed)
         if mode not in MODES:
-            raise RewiringError(f"Grad R mode must be one of {MODES}, got {mode!r}")
+            raise RewiringError(f"Grad R {option('mode')} must be one of {MODES}, got {mode!r}")
         if count not in COUNTS:
-            raise RewiringError(f"Grad R count must be one of {COUNTS}, got {count!r}")
+            raise RewiringError(f"Grad R {option('count')} must be one of {COUNTS}, got "
+                                f"{count!r}")
         if count == "deployed" and mode != "schedule":
-            raise RewiringError("count='deployed' is a schedule-mode option (the paper's prior "
-                                "has no count to aim at)")
+            raise RewiringError(f"{option('count', 'deployed')} is a schedule-mode option "
+                                "(the paper's prior has no count to aim at)")
         if not shrink and mode != "schedule":
-            raise RewiringError("shrink=False is a schedule-mode option")
+            raise RewiringError(f"{option('shrink', False)} is a schedule-mode option")
         self.count = count
         self.shrink = shrink
         self.mode = mode
         self._schedule: CubicSchedule | None = None
         if mode == "paper":
             if alpha is None:
-                raise RewiringError("Grad R mode='paper' needs alpha (the prior strength)")
+                raise RewiringError(f"Grad R {option('mode', 'paper')} needs "
+                                    f"{option('alpha')} (the prior strength)")
             if total_steps is not None and not finetune:
-                raise RewiringError("total_steps is used by mode='schedule' or finetune only")
+                raise RewiringError(f"{option('total_steps')} is used by "
+                                    f"{option('mode', 'schedule')} or {option('finetune')} "
+                                    "only")
         else:
             if alpha is not None:
-                raise RewiringError("alpha is not used by mode='schedule' (the shift replaces it)")
+                raise RewiringError(f"{option('alpha')} is not used by "
+                                    f"{option('mode', 'schedule')} (the shift replaces it)")
             if total_steps is None:
-                raise RewiringError("Grad R mode='schedule' needs total_steps")
+                raise RewiringError(f"Grad R {option('mode', 'schedule')} needs "
+                                    f"{option('total_steps')}")
             self._schedule = CubicSchedule.from_fractions(total_steps, *schedule)
         self._freeze_step: int | None = None
         if finetune:
             if not 0.0 < finetune < 1.0:
-                raise RewiringError(f"finetune must be a fraction in (0, 1), got {finetune!r}")
+                raise RewiringError(f"{option('finetune')} must be a fraction in (0, 1), got "
+                                    f"{finetune!r}")
             if total_steps is None:
-                raise RewiringError("Grad R finetune needs total_steps (epochs * batches)")
+                raise RewiringError(f"Grad R {option('finetune')} needs {option('total_steps')} "
+                                    "(epochs * batches)")
             self._freeze_step = round((1.0 - finetune) * total_steps)
             if self._schedule is not None and self._freeze_step < self._schedule.end:
                 latest = 1.0 - self._schedule.end / total_steps
                 raise RewiringError(
-                    f"finetune {finetune:g} would start at step {self._freeze_step}, before the "
-                    f"schedule reaches its target at step {self._schedule.end}; use finetune <= "
-                    f"{latest:g} or end the schedule earlier"
+                    f"{option('finetune', f'{finetune:g}')} would start at step "
+                    f"{self._freeze_step}, before the schedule reaches its target at step "
+                    f"{self._schedule.end}; use {option('finetune', float(f'{latest:g}'))} or "
+                    "less, or end the schedule earlier"
                 )
         if not regrow_theta > 0.0:
-            raise RewiringError(f"regrow_theta must be > 0, got {regrow_theta!r}")
+            raise RewiringError(f"{option('regrow_theta')} must be > 0, got {regrow_theta!r}")
         self._alpha_spec = alpha
         self._regrow_theta = float(regrow_theta)
         self._adam_bias_correction = adam_bias_correction
