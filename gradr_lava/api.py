@@ -6,8 +6,9 @@
     >>> result.test_accuracy, result.connectivity, result.netx_path  # doctest: +SKIP
 
 Keyword names are ``gradr-lava train``'s flags with ``-`` as ``_`` (``--gradr-mode`` ->
-``gradr_mode``, ``--set`` -> ``set``); ``tests/test_api_train.py`` checks that every flag has
-its keyword. The command line itself calls :func:`train`.
+``gradr_mode``, ``--override`` -> ``override``; ``--prune`` is ``Pruning(method)``);
+``tests/test_api_train.py`` checks that every flag has its keyword. The command line itself
+calls :func:`train`, and errors name the keywords from Python, the flags from the command line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gradr_deploy.datasets import Dataset
 
 __all__ = ["Pruning", "TrainResult", "train"]
 
@@ -82,7 +86,7 @@ class TrainResult:
         return read_netx(self.netx_path)
 
 
-def train(model: str | Path | None = None, dataset: str = "digits", *,
+def train(model: str | Path | None = None, dataset: str | Dataset | tuple[Any, Any] = "digits", *,
           out: str | Path, pruning: Pruning | None = None, epochs: int | None = None,
           seed: int = 0, resume: bool = False, data_dir: str | Path | None = None,
           download: bool = False, device: str = "auto", engine: str = "auto",
@@ -93,7 +97,9 @@ def train(model: str | Path | None = None, dataset: str = "digits", *,
         model: a config name from ``models/`` (``digits-mlp``, ``mnist-2fc``, ...) or a TOML
             path; None: the data set's default.
         dataset: ``digits`` (embedded) or ``mnist`` (``data_dir`` holds the IDX files, or
-            ``download``).
+            ``download``); or the data itself: a :class:`gradr_deploy.datasets.Dataset`, or a
+            pair ``(train, test)`` of map-style data sets of ``(image, label)`` (images
+            ``(H, W)`` in [0, 1] or uint8; see :func:`gradr_deploy.datasets.from_samples`).
         out: the run directory (checkpoint.pt after every epoch, model.net, metrics.json).
         pruning: None trains dense.
         epochs: overrides the config's; ``seed``: 0 .. 2**32 - 1; ``resume``: continue ``out``.
@@ -110,6 +116,10 @@ def train(model: str | Path | None = None, dataset: str = "digits", *,
     from gradr_lava.trainer import MODEL_FILE, TrainOptions
     from gradr_lava.trainer import train as run_training
 
+    if isinstance(dataset, tuple):
+        from gradr_deploy.datasets import from_samples
+
+        dataset = from_samples("custom", *dataset)
     p = pruning or Pruning("none")
     targets = p.target_connectivity
     if isinstance(targets, Mapping):

@@ -8,6 +8,7 @@ import inspect
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import gradr_lava
@@ -49,6 +50,29 @@ def test_train_from_python_with_a_pruner_option(tiny_configs: dict[str, Path],
         gradr_lava.train(tiny_configs["mlp"], "digits", out=tmp_path / "bad", epochs=1,
                          pruning=gradr_lava.Pruning("deepr", target_connectivity=0.4,
                                                     options={"temprature": 1.0}))
+
+
+def test_train_on_the_user_s_own_samples(tiny_configs: dict[str, Path], tmp_path: Path) -> None:
+    """Any map-style data set of (image, label) pairs: here lists, uint8 pixels, (1, H, W)."""
+    from gradr_deploy.datasets import load_digits
+    from gradr_deploy.netx import read_netx
+    from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
+
+    digits = load_digits()
+
+    def pairs(split):
+        return [((255 * image[None]).round().astype(np.uint8), int(label))
+                for image, label in zip(split.images, split.labels, strict=True)]
+
+    result = gradr_lava.train(tiny_configs["mlp"], (pairs(digits.train), pairs(digits.test)),
+                              out=tmp_path / "own", epochs=1)
+    assert 0.2 < result.test_accuracy <= 1  # chance is 0.1
+    network = read_netx(result.netx_path)
+    recorded = NetworkMetadata.from_json(str(network.attrs[METADATA_ATTR]), "model.net")
+    assert recorded.dataset == "custom" and result.metrics["dataset"] == "custom"
+    with pytest.raises(InputError, match=r"'custom': train sample 1 has shape \(4, 4\)"):
+        gradr_lava.train(tiny_configs["mlp"], ([(np.zeros((8, 8)), 0), (np.zeros((4, 4)), 1)],
+                                               pairs(digits.test)), out=tmp_path / "bad")
 
 
 def test_pruner_errors_name_the_keywords_of_train(tiny_configs: dict[str, Path],

@@ -32,6 +32,8 @@ from gradr_deploy.datasets import (
     load_digits,
     load_mnist,
 )
+from gradr_deploy.datasets import digits as digits_module
+from gradr_deploy.datasets import mnist as mnist_module
 from gradr_deploy.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,7 +122,7 @@ def test_split_keys_are_splitmix64() -> None:
     indices = np.array([0, 1, 7, 1796])
     for seed in (0, 5, 2**40):
         expected = [splitmix64((seed * 0x9E3779B97F4A7C15 + int(i)) % (1 << 64)) for i in indices]
-        assert datasets._split_keys(indices, seed).tolist() == expected
+        assert digits_module._split_keys(indices, seed).tolist() == expected
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
@@ -194,7 +196,7 @@ def test_checksum_constants_match_the_shared_files() -> None:
     sums = dict(
         reversed(line.split()) for line in (MNIST_DIR / "SHA256SUMS").read_text().splitlines()
     )
-    for member in datasets._MNIST_MEMBERS:
+    for member in mnist_module._MNIST_MEMBERS:
         data = (MNIST_DIR / member.gz_filename).read_bytes()
         assert member.gz_sha256 == sums[member.gz_filename]
         assert member.gz_bytes == len(data)
@@ -202,15 +204,15 @@ def test_checksum_constants_match_the_shared_files() -> None:
         assert member.raw_sha256 == hashlib.sha256(raw).hexdigest()
         assert member.raw_bytes == len(raw)
     # the published SHA256 of the uncompressed train-images file (shared/data/mnist/SOURCE.txt)
-    assert datasets._TRAIN_IMAGES.raw_sha256.startswith("ba891046e6505d7a")
+    assert mnist_module._TRAIN_IMAGES.raw_sha256.startswith("ba891046e6505d7a")
 
 
 @needs_mnist
 def test_uncompressed_copies_are_accepted(mnist: Dataset, tmp_path: Path) -> None:
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (tmp_path / name).write_bytes(gzip.decompress((MNIST_DIR / f"{name}.gz").read_bytes()))
-    images = datasets._read_member(tmp_path, datasets._TEST_IMAGES)
-    labels = datasets._read_member(tmp_path, datasets._TEST_LABELS)
+    images = mnist_module._read_member(tmp_path, mnist_module._TEST_IMAGES)
+    labels = mnist_module._read_member(tmp_path, mnist_module._TEST_LABELS)
     np.testing.assert_array_equal(images.astype(np.float32) / 255, mnist.test.images)
     np.testing.assert_array_equal(labels, mnist.test.labels)
 
@@ -239,10 +241,10 @@ def test_corrupt_gz_names_file_and_both_hashes(tmp_path: Path) -> None:
     data[100] ^= 0xFF
     (tmp_path / TEST_LABELS_GZ).write_bytes(bytes(data))
     with pytest.raises(InputError) as info:
-        datasets._read_member(tmp_path, datasets._TEST_LABELS)
+        mnist_module._read_member(tmp_path, mnist_module._TEST_LABELS)
     message = str(info.value)
     assert str(tmp_path / TEST_LABELS_GZ) in message
-    assert datasets._TEST_LABELS.gz_sha256 in message
+    assert mnist_module._TEST_LABELS.gz_sha256 in message
     assert hashlib.sha256(bytes(data)).hexdigest() in message
     assert "delete it and download it again" in message
 
@@ -273,7 +275,7 @@ def test_bad_uncompressed_file_is_refused(tmp_path: Path, content: bytes, needle
     path = tmp_path / "t10k-labels-idx1-ubyte"
     path.write_bytes(content)
     with pytest.raises(InputError) as info:
-        datasets._read_member(tmp_path, datasets._TEST_LABELS)
+        mnist_module._read_member(tmp_path, mnist_module._TEST_LABELS)
     assert needle in str(info.value)
     assert str(path) in str(info.value)
 
@@ -316,7 +318,7 @@ def http_root(served_root: Path) -> Iterator[str]:
 
 def _assert_official(directory: Path) -> None:
     assert _files(directory) == sorted(MNIST_FILES)
-    for member in datasets._MNIST_MEMBERS:
+    for member in mnist_module._MNIST_MEMBERS:
         digest = hashlib.sha256((directory / member.gz_filename).read_bytes()).hexdigest()
         assert digest == member.gz_sha256
 
@@ -377,7 +379,7 @@ def test_corrupt_download_is_rejected_and_leaves_nothing(
     assert f"{base.rstrip('/')}/{TEST_LABELS_GZ}" in message
     assert needle in message
     if damage == "flip":
-        assert datasets._TEST_LABELS.gz_sha256 in message
+        assert mnist_module._TEST_LABELS.gz_sha256 in message
         assert hashlib.sha256(content).hexdigest() in message
     assert _files(tmp_path) == sorted(others)  # no partial file, no temporary file
 

@@ -19,13 +19,8 @@ from hypothesis import strategies as st
 from gradr_deploy.errors import BudgetError
 from gradr_deploy.hardware.profile import HardwareProfile, load_profile
 from gradr_deploy.mapping import dense_connectivity, map_network
-from gradr_deploy.mapping.lower_bound import (
-    CoreProblem,
-    axon_lower_bound,
-    layer_stats,
-    memory_lower_bound,
-    miss_count,
-)
+from gradr_deploy.mapping.layer_stats import layer_stats, miss_count
+from gradr_deploy.mapping.lower_bound import CoreProblem, axon_lower_bound, memory_lower_bound
 from gradr_deploy.netx import dense_network as net_of
 
 # --- an independent cost model (pure Python) ------------------------------------------------

@@ -17,13 +17,8 @@ import numpy as np
 
 from gradr_deploy.hardware.profile import HardwareProfile
 from gradr_deploy.mapping.cost import envelope
-from gradr_deploy.mapping.lower_bound import (
-    LayerStats,
-    axon_lower_bound,
-    layer_stats,
-    memory_lower_bound,
-    refine_cores,
-)
+from gradr_deploy.mapping.layer_stats import LayerStats, layer_stats
+from gradr_deploy.mapping.lower_bound import axon_lower_bound, memory_lower_bound, refine_cores
 from gradr_deploy.mapping.partition import CoreRuns, run_cost
 from gradr_deploy.mapping.result import RESOURCES, Connectivity
 

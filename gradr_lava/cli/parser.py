@@ -1,21 +1,13 @@
-"""The ``gradr-lava`` command line: ``train``, ``deploy`` and ``map``.
-
-Each command parses its flags, calls one library function and prints a short summary. Heavy
-modules (torch, Lava) are imported inside the commands that need them, so ``--help`` and
-``map`` start fast and never load them.
-"""
+"""The flags of every ``gradr-lava`` command (argparse), with the checks a flag's value needs
+before any work starts."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import sys
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-from gradr_deploy.errors import ToolchainError, flag_names
+from gradr_lava.cli import commands as handlers
 
 EXIT_CODES = """\
 exit codes:
@@ -78,159 +70,6 @@ def _add_data_flags(parser: argparse.ArgumentParser, help_text: str, required: b
                         help="directory holding the MNIST IDX files (needed for mnist)")
     parser.add_argument("--download", action="store_true",
                         help="download missing MNIST files into --data-dir (checksum-verified)")
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from gradr_deploy.simulation.lava_setup import require_lava
-
-    require_lava("gradr-lava train")  # lava-dl's SLAYER blocks
-    from gradr_lava.api import Pruning, train
-
-    result = train(
-        args.model, args.dataset, out=args.out, epochs=args.epochs, seed=args.seed,
-        resume=args.resume, data_dir=args.data_dir, download=args.download,
-        device=args.device, engine=args.engine, quiet=args.quiet,
-        pruning=Pruning(
-            args.prune, target_connectivity=args.target_connectivity, alpha=args.alpha,
-            gradr_mode=args.gradr_mode, gradr_count=args.gradr_count,
-            gradr_shift=args.gradr_shift, gradr_finetune=args.gradr_finetune,
-            fit_cores=args.fit_cores, fit_chips=args.fit_chips, hardware=args.hardware,
-            override=_overrides(args.override), budget_allocation=args.budget_allocation))
-    metrics = result.metrics
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
-        return 0
-    print(f"test accuracy (quantized PyTorch forward): {metrics['test_accuracy']:.4f} "
-          f"after {metrics['epochs']} epochs, {metrics['seconds']:.1f} s")
-    last = metrics["history"][-1] if metrics["history"] else {}
-    if last.get("connectivity") is not None:
-        print(f"connectivity (nonzero 8-bit weights / all weights): "
-              f"{100 * last['connectivity']:.2f}%")
-    print(f"wrote {result.netx_path}, {args.out / 'metrics.json'}")
-    budget = metrics.get("core_budget")
-    if budget is not None:
-        targets = ", ".join(f"layer {layer['index']} {100 * layer['target_connectivity']:.1f}%"
-                            for layer in budget["layers"])
-        print(f"core budget {budget['budget_cores']} on {budget['hardware']} "
-              f"({budget['allocation']}: {targets}): the exported network needs "
-              f"{budget['mapped_cores']} cores")
-        if not budget["fits"]:
-            print(f"gradr-lava train: the network does not fit: {budget['mapped_cores']} cores "
-                  f"needed, budget {budget['budget_cores']} (over by "
-                  f"{budget['over_budget_by']}); the model is saved in {args.out}",
-                  file=sys.stderr)
-            return 3
-    return 0
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
-def _overrides(pairs: list[str] | None) -> dict[str, str]:
-    """``--set KEY=VALUE`` pairs as a dict (values are parsed by the profile loader)."""
-    from gradr_deploy.errors import InputError
-
-    overrides = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set synop_pj=23.6")
-        overrides[key.strip()] = value.strip()
-    return overrides
-
-
-def _cmd_map(args: argparse.Namespace) -> int:
-    from gradr_deploy.api import map_model
-    from gradr_deploy.errors import BudgetError
-    from gradr_deploy.reports.mapping import format_table
-
-    result = map_model(args.model, hardware=args.hardware, override=_overrides(args.override),
-                       refine_bounds=args.refine_bounds, out=args.out or args.model.parent,
-                       max_cores=args.max_cores, chips=args.chips)
-    print(format_table(result.mapping))
-    if not args.refine_bounds and any(layer.cores > layer.lower_bound
-                                      for layer in result.mapping.layers):
-        print("(lower bounds: counting bounds; --refine-bounds tightens them and says why any "
-              "gap remains)")
-    print(f"wrote {result.json_path}, {result.png_path}")
-    if not result.fits:
-        raise BudgetError(result.budget_error)
-    return 0
-
-
-def _cmd_deploy(args: argparse.Namespace) -> int:
-    from gradr_deploy.api import run
-    from gradr_deploy.simulation.lava_setup import require_lava
-
-    require_lava("gradr-lava deploy")
-
-    result = run(
-        args.model, target=args.target, dataset=args.dataset, data_dir=args.data_dir,
-        download=args.download, inputs=args.inputs, samples=args.samples,
-        time_steps=args.time_steps, out=args.out, hardware=args.hardware,
-        override=_overrides(args.override), max_cores=args.max_cores, chips=args.chips,
-        copies=args.copies, save_spikes=args.save_spikes, quiet=args.quiet)
-    report = result.report
-    lava = report["lava"]
-    source = (f"{report['samples']} samples of {args.inputs}" if args.inputs is not None
-              else f"{report['samples']} {report['dataset']} test samples")
-    accuracy = ("" if report["lava_accuracy"] is None and args.inputs is not None else
-                f"Lava accuracy {_fmt(report['lava_accuracy'])}, PyTorch accuracy "
-                f"{_fmt(report['torch_accuracy'])} (Lava's integer grid), ")
-    print(f"{source} on {report['target']}: {accuracy}"
-          f"spike agreement {_fmt(report['spike_agreement'])} over all "
-          f"{len(report['layers'])} layers; {lava['seconds']:.1f} s in Lava "
-          f"({lava['samples_per_second']:.3g} samples/s, {lava['copies']} copies)")
-    synops = report["synaptic_operations"]
-    if synops is not None:
-        print(f"NeuroBench: connection sparsity {report['connection_sparsity']:.4f}, "
-              f"activation sparsity {report['activation_sparsity']:.4f}, synaptic operations "
-              f"per inference {synops['Effective_ACs']:.4g} ACs + "
-              f"{synops['Effective_MACs']:.4g} MACs (dense {synops['Dense']:.4g})")
-    training = report["training_forward"]
-    if training.get("output_spike_agreement") is not None:
-        print(f"training forward (SLAYER): accuracy {_fmt(training['accuracy'])}, output "
-              f"spike agreement with Lava {_fmt(training['output_spike_agreement'])}")
-        if training.get("note"):
-            print(f"warning: {training['note']}", file=sys.stderr)
-    joules = report["energy"]["energy_j"]  # the CLI always records activity
-    breakdown = ", ".join(f"{name} {1e9 * value:.3f}" for name, value in joules.items()
-                          if name not in ("dynamic", "total") and value is not None)
-    print(f"{report['hardware']}: {report['cores']} cores on {report['chips']} chip(s); "
-          f"estimated energy per inference {1e9 * joules['total']:.3f} nJ "
-          f"({breakdown}; nJ, an estimate from pre-silicon figures: see deploy.json)")
-    if report.get("note"):
-        print(report["note"])
-    print(f"wrote {result.path}")
-    return 0
-
-
-def _cmd_export_nir(args: argparse.Namespace) -> int:
-    from gradr_deploy.interop.nir_export import export_nir
-
-    path = export_nir(args.model, args.out, dt=args.dt)
-    print(f"wrote {path} (NIR graph; dt = {args.dt} s per time step)")
-    return 0
-
-
-def _cmd_import_nir(args: argparse.Namespace) -> int:
-    from gradr_deploy.interop.nir_import import read_nir
-    from gradr_deploy.netx.write import write_netx
-
-    imported = read_nir(args.graph, dt=args.dt)
-    for note in imported.notes:
-        print(f"note: {note}", file=sys.stderr)
-    path = write_netx(imported.network, args.out)
-    synaptic = len(imported.network.synaptic_layers)
-    print(f"wrote {path} (netx, {synaptic} synaptic layers; dt = {imported.dt} s per step)")
-    return 0
-
-
-def _cmd_setup_lava(args: argparse.Namespace) -> int:
-    from gradr_deploy.simulation.lava_setup import setup_lava
-
-    setup_lava(tuple(args.pip_args or ()))
-    return 0
 
 
 def _version() -> str:
@@ -322,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "spikes, several times faster), slayer (lava-dl's own), auto = fast "
                             "where it covers every block, else slayer (default auto)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(handler=_cmd_train)
+    train.set_defaults(handler=handlers.cmd_train)
 
     deploy = commands.add_parser(
         "deploy", help="run a netx HDF5 network in Lava and compare it with PyTorch",
@@ -353,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="network copies side by side in one Lava graph (default: 32, or "
                         "64 for networks under 25%% connectivity; 1 = the plain network)")
     deploy.add_argument("--quiet", action="store_true", help="no progress bar")
-    deploy.set_defaults(handler=_cmd_deploy)
+    deploy.set_defaults(handler=handlers.cmd_deploy)
 
     mapper = commands.add_parser(
         "map", help="map a netx HDF5 network onto Loihi cores and check a core budget",
@@ -368,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     mapper.add_argument("--refine-bounds", action="store_true",
                         help="tighten the per-layer lower bounds on the cores (seconds for large "
                         "layers) and say why any gap to the cores found remains")
-    mapper.set_defaults(handler=_cmd_map)
+    mapper.set_defaults(handler=handlers.cmd_map)
 
     exporter = commands.add_parser(
         "export-nir", help="write a netx network as a NIR graph (for snnTorch, Norse, ...)",
@@ -379,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument("--dt", type=_time_step, default=1e-4, metavar="SECONDS",
                           help="seconds per time step for NIR's time constants (default "
                           "1e-4, the step snnTorch's NIR import assumes)")
-    exporter.set_defaults(handler=_cmd_export_nir)
+    exporter.set_defaults(handler=handlers.cmd_export_nir)
 
     importer = commands.add_parser(
         "import-nir", help="write a NIR graph as a netx network (to map, deploy, run in Lava)",
@@ -390,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--dt", type=_time_step, metavar="SECONDS",
                           help="seconds per time step (default: the graph's dt metadata, "
                           "else 1e-4)")
-    importer.set_defaults(handler=_cmd_import_nir)
+    importer.set_defaults(handler=handlers.cmd_import_nir)
 
     setup = commands.add_parser(
         "setup-lava", help="install lava-nc 0.10.0 and lava-dl 0.6.0 into this environment "
@@ -403,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     setup.add_argument("--pip-arg", dest="pip_args", action="append", metavar="ARG",
                        help="pass ARG to pip (repeatable), e.g. --pip-arg=--index-url=URL")
-    setup.set_defaults(handler=_cmd_setup_lava)
+    setup.set_defaults(handler=handlers.cmd_setup_lava)
     return parser
 
 
@@ -419,62 +258,3 @@ def _add_hardware_flags(parser: argparse.ArgumentParser) -> None:
                        help="fail with exit code 3 if the network needs more than N cores")
     group.add_argument("--chips", type=_positive_int, metavar="N",
                        help="fail with exit code 3 if the network needs more than N chips")
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (``finally`` blocks run), then exit."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_terminated(signum: int, _frame: object) -> None:
-    raise Terminated(signum)
-
-
-# Python keywords whose flag is not the keyword with "-" for "_" (gradr_lava.Pruning(method))
-FLAG_NAMES = {"method": "--prune"}
-
-
-def _flag_name(keyword: str) -> str:
-    """The flag of a Python API keyword, as library messages name it (``option()``)."""
-    return FLAG_NAMES.get(keyword, "--" + keyword.replace("_", "-"))
-
-
-def _os_error_message(exc: OSError) -> str:
-    where = exc.filename if exc.filename is not None else "a file"
-    reason = exc.strerror or str(exc)
-    return f"{where}: {reason}; check the path, its permissions and the free disk space"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    previous = {}
-    if threading.current_thread() is threading.main_thread():  # signal() works only there
-        previous = {sig: signal.signal(sig, _raise_terminated)
-                    for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        with flag_names(_flag_name):
-            return args.handler(args)
-    except ToolchainError as exc:
-        print(f"gradr-lava {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:
-        print(f"gradr-lava {args.command}: error: {_os_error_message(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"gradr-lava {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Terminated as exc:
-        name = signal.Signals(exc.signum).name
-        print(f"gradr-lava {args.command}: stopped by {name}", file=sys.stderr)
-        return 128 + exc.signum
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
