@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 
         def work(profile):
             source = read_netx(path) if args.hdf5 else net
-            mapping = map_network(source, profile)
+            mapping = map_network(source, profile, refine_bounds=True)
             _ = mapping.lower_bound_cores  # lower bounds are refined lazily: time them too
             return mapping
 

@@ -22,6 +22,8 @@ Variants (``--variants``):
   (``--gradr-shift crossing``: kept weights keep their size);
 - ``gradr-float``: the same, counting float nonzeros as the paper does;
 - ``gradr-ft``: ``gradr`` with its last quarter on the frozen 8-bit topology, prior off;
+- ``stds``: STDS (Chen et al. 2022), a soft threshold on free-signed weights, scheduled to the
+  same deployed targets (``--prune stds``);
 - ``deepr``: Deep R.
 
 Long and interruptible by design. Each run trains in ``--out/<model>/<run>`` (resumed from its
@@ -54,11 +56,12 @@ from _runs import machine, save_figure
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 DEFAULT_RESULTS = REPO / "docs" / "figures" / "mnist_matched"
-VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gradr-ft", "deepr")
+VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gradr-ft", "stds",
+            "deepr")
 LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
           "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
-          "deepr": "Deep R"}
+          "stds": "STDS (scheduled threshold)", "deepr": "Deep R"}
 
 
 def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, Any]:
@@ -76,6 +79,8 @@ def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, A
                 "gradr_count": "float"}
     if variant == "gradr-ft":
         return {"prune": "gradr", "target_connectivity": target, "finetune": 0.25}
+    if variant == "stds":
+        return {"prune": "stds", "target_connectivity": target}
     if variant == "deepr":
         return {"prune": "deepr", "target_connectivity": target}
     raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")

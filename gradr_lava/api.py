@@ -29,7 +29,8 @@ class Pruning:
     """How to prune while training (the ``pruning while training`` and ``core budget`` flags).
 
     Attributes:
-        method: ``gradr`` (Gradient Rewiring), ``deepr`` (Deep R), ``magnitude`` or ``none``.
+        method: ``gradr`` (Gradient Rewiring), ``stds`` (its successor, Chen et al. 2022),
+            ``deepr`` (Deep R), ``magnitude`` or ``none``.
         target_connectivity: final fraction of nonzero weights, one for every layer or
             ``{layer: fraction}`` (synaptic layer index from 0).
         alpha: Grad R paper mode: the Laplace prior's strength.

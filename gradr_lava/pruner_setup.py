@@ -63,7 +63,7 @@ def build_pruner(o: TrainOptions, budget_plan: BudgetPlan | None,
                 raise InputError(f"{option(name)} is a Grad R schedule-mode option "
                                  f"({option('method', 'gradr')} "
                                  f"{option('gradr_mode', 'schedule')})")
-    needs_steps = method == "magnitude" or (
+    needs_steps = method in ("magnitude", "stds") or (
         method == "gradr" and (mode == "schedule" or bool(o.finetune)))
     extra = dict(o.pruner_options)
     unknown = sorted(set(extra) - PRUNER_OPTIONS)

@@ -27,13 +27,13 @@ def _same_layers(a: NetxNetwork, b: NetxNetwork) -> None:
     """Weights (as netx truncates them), biases, geometry and neuron parameters are equal."""
     assert [layer.kind for layer in a.layers] == [layer.kind for layer in b.layers]
     for la, lb in zip(a.layers, b.layers, strict=True):
-        assert la.neurons == lb.neurons, la.index
-        if la.weight is None:
+        assert type(la) is type(lb) and la.neurons == lb.neurons, la.index
+        if not la.synaptic:
             continue
         wa = la.weight_matrix() if la.kind == "dense" else la.kernel()
         wb = lb.weight_matrix() if lb.kind == "dense" else lb.kernel()
         np.testing.assert_array_equal(np.trunc(wa), wb)
-        assert la.conv == lb.conv
+        assert getattr(la, "conv", None) == getattr(lb, "conv", None)
         for key in ("iDecay", "vDecay", "vThMant"):
             assert int(la.neuron.params[key]) == int(lb.neuron.params[key]), (la.index, key)
         bias_a = np.zeros(la.neurons) if la.bias is None else \

@@ -52,6 +52,7 @@ def export(net, path):
     ("gradr", {"target_connectivity": 0.3, "alpha": 20.0}),
     ("deepr", {"target_connectivity": 0.3}),
     ("magnitude", {"target_connectivity": 0.3, "total_steps": 6}),
+    ("stds", {"target_connectivity": 0.3, "total_steps": 6, "count": "float"}),
 ])
 def test_export_writes_exact_zeros_for_absent_connections(tmp_path, method, options):
     net, _ = pruned_net(method, **options)

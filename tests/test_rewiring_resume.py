@@ -28,6 +28,7 @@ CASES = {
                              "soft": True}),
     "magnitude": ("magnitude", {"target_connectivity": 0.3, "total_steps": 8,
                                 "prune_every": 1}),
+    "stds": ("stds", {"target_connectivity": 0.3, "total_steps": 8}),
 }
 
 

@@ -30,6 +30,17 @@ def test_gradr_with_only_a_target_reaches_it_in_deployed_8bit_weights(tmp_path: 
         assert layer["connectivity_quantized"] == pytest.approx(0.25, abs=1e-3)
 
 
+def test_stds_with_only_a_target_reaches_it_in_deployed_8bit_weights(tmp_path: Path) -> None:
+    code, metrics = _train(tmp_path, "--epochs", "2", "--prune", "stds",
+                           "--target-connectivity", "0.25")
+    assert code == 0
+    layers = metrics["history"][-1]["rewiring"]["layers"]
+    assert [layer["count"] for layer in layers] == ["deployed"] * len(layers)
+    for layer in layers:
+        assert layer["connectivity_quantized"] == pytest.approx(0.25, abs=1e-3)
+        assert layer["threshold"] > 0
+
+
 def test_paper_mode_without_alpha_names_a_value_and_the_alternative(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = _train(tmp_path, "--prune", "gradr", "--gradr-mode", "paper",

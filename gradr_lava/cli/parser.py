@@ -106,9 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the run in RUN_DIR from its last checkpoint")
     prune = train.add_argument_group("pruning while training")
-    prune.add_argument("--prune", choices=("none", "gradr", "deepr", "magnitude"),
-                       default="none", help="gradr: Gradient Rewiring (Chen et al. 2021); deepr: "
-                       "Deep R (Bellec et al. 2018); magnitude: gradual magnitude pruning")
+    prune.add_argument("--prune", choices=("none", "gradr", "stds", "deepr", "magnitude"),
+                       default="none", help="gradr: Gradient Rewiring (Chen et al. 2021); stds: "
+                       "its successor, a scheduled soft threshold on free-signed weights (Chen "
+                       "et al. 2022); deepr: Deep R (Bellec et al. 2018); magnitude: gradual "
+                       "magnitude pruning")
     prune.add_argument("--target-connectivity", type=_targets, metavar="FRACTION",
                        help="fraction of weights left nonzero at the end, per layer (e.g. "
                        "0.05), or as LAYER=FRACTION,... (e.g. 0=0.04,1=0.14; others stay "

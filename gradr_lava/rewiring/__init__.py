@@ -1,4 +1,5 @@
-"""Pruning while training for slayer networks: Grad R, and Deep R and magnitude baselines.
+"""Pruning while training for slayer networks: Grad R and STDS, and Deep R and magnitude
+baselines.
 
 One interface (:class:`Pruner`) for every method; build one with :func:`make_pruner`. See
 docs/rewiring.md for the formulas, the options and what differs from the papers.
@@ -20,9 +21,11 @@ from gradr_lava.rewiring.layers import PrunableLayer, Targets, find_prunable_lay
 from gradr_lava.rewiring.magnitude import GradualMagnitude
 from gradr_lava.rewiring.parametrization import fold
 from gradr_lava.rewiring.stats import connectivity
+from gradr_lava.rewiring.stds import STDS
 
 __all__ = [
     "METHODS",
+    "STDS",
     "DeepR",
     "GradR",
     "GradualMagnitude",
@@ -49,6 +52,7 @@ _OPTIONS: dict[str, tuple[type[RewiringPruner], frozenset[str]]] = {
                                 "regrow_theta"})),
     "magnitude": (GradualMagnitude, frozenset({"target_connectivity", "total_steps",
                                                "schedule", "prune_every"})),
+    "stds": (STDS, frozenset({"target_connectivity", "total_steps", "schedule", "count"})),
 }
 METHODS = tuple(_OPTIONS)
 
@@ -75,7 +79,7 @@ def make_pruner(
     """Build the pruner for ``method``; an option a method does not use is an error, not ignored.
 
     Args:
-        method: "none" (dense, statistics only), "gradr", "deepr" or "magnitude".
+        method: "none" (dense, statistics only), "gradr", "stds", "deepr" or "magnitude".
         target_connectivity: final fraction of nonzero weights, one value for every prunable
             layer or a mapping {layer index or block name: fraction}; layers missing from the
             mapping (or at 1.0) stay dense. Required by all methods but "none".
@@ -83,9 +87,9 @@ def make_pruner(
         mode: gradr: "paper" (default, the reference's prior) or "schedule" (exact per-layer
             connectivity following a cubic schedule).
         total_steps: optimizer steps of the whole run (epochs * batches per epoch): gradr
-            schedule mode and magnitude.
+            schedule mode, stds and magnitude.
         schedule: (start, end) fractions of total_steps over which connectivity ramps down
-            (default (0.0, 0.75)): gradr schedule mode and magnitude.
+            (default (0.0, 0.75)): gradr schedule mode, stds and magnitude.
         prune_every: magnitude: steps between mask updates (default: ~100 over the ramp).
         finetune: gradr: fraction of total_steps at the end spent fine-tuning the frozen
             8-bit topology with the prior off (default 0: the paper's method throughout).
@@ -97,7 +101,7 @@ def make_pruner(
             reference code (default True).
         count: gradr schedule mode: what the schedule counts, "float" (theta > 0, the default)
             or "deployed" (weights that stay nonzero after 8-bit rounding, |w| > half a step:
-            the connectivity the chip gets).
+            the connectivity the chip gets); stds: the same choice, "deployed" by default.
         shrink: gradr schedule mode: True (default) moves every theta by the shift, as the
             paper's prior drifts every theta; False moves only the connections that cross the
             boundary (leave or regrow), so kept weights keep their size.
@@ -129,7 +133,6 @@ def make_pruner(
     if "target_connectivity" not in given:
         raise RewiringError(f"{option('method', method)} needs "
                             f"{option('target_connectivity')}")
-    if method == "magnitude" and "total_steps" not in given:
-        raise RewiringError(f"{option('method', 'magnitude')} needs "
-                            f"{option('total_steps')}")
+    if method in ("magnitude", "stds") and "total_steps" not in given:
+        raise RewiringError(f"{option('method', method)} needs {option('total_steps')}")
     return cls(given.pop("target_connectivity"), seed=seed, **given)

@@ -13,6 +13,8 @@ Three parametrizations, all with the weight's shape (Dense: (out, in, 1, 1, 1); 
 * :class:`GradRWeight`:  w = s * relu(theta), backward dL/dtheta := s * dL/dw for EVERY element.
 * :class:`DeepRWeight`:  w = s * relu(theta) * a, the true gradient s * H(theta) * a * dL/dw.
 * :class:`MaskedWeight`: w = v * m, the true gradient m * dL/dw.
+* :class:`SoftThresholdWeight`: w = sign(theta) * relu(|theta| - d) (STDS), backward
+  dL/dtheta := dL/dw for EVERY element.
 """
 
 from __future__ import annotations
@@ -106,7 +108,42 @@ class MaskedWeight(torch.nn.Module):
         return value * self.mask
 
 
-PARAMETRIZATIONS = (GradRWeight, DeepRWeight, MaskedWeight)
+class _SoftThresholdIdentityGradient(torch.autograd.Function):
+    """w = sign(theta) * relu(|theta| - d) whose backward treats relu as the identity (STDS's
+    "pseudo ReLU"): d w / d theta = sign(theta)^2 = 1."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, theta: torch.Tensor,
+                threshold: torch.Tensor) -> torch.Tensor:
+        return torch.sign(theta) * torch.relu(theta.abs() - threshold)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx,
+                 grad_w: torch.Tensor) -> tuple[torch.Tensor, None]:
+        # Connections under the threshold get the signal too, so they can grow back.
+        return grad_w, None
+
+
+class SoftThresholdWeight(torch.nn.Module):
+    """STDS: w = sign(theta) * relu(|theta| - d), gradient dL/dw for every theta.
+
+    Buffer ``threshold`` (a 0-d tensor, weight units), which
+    :class:`~gradr_lava.rewiring.stds.STDS` sets after every step. theta (``original``) starts
+    as the weight itself (d = 0).
+    """
+
+    def __init__(self, threshold: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("threshold", threshold)
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        return _SoftThresholdIdentityGradient.apply(theta, self.threshold)
+
+    def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight + self.threshold * torch.sign(weight)
+
+
+PARAMETRIZATIONS = (GradRWeight, DeepRWeight, MaskedWeight, SoftThresholdWeight)
 
 
 def register(synapse: torch.nn.Module, parametrization: torch.nn.Module) -> torch.nn.Parameter:
