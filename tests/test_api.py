@@ -47,3 +47,30 @@ def test_errors_are_the_toolchain_s(tmp_path: Path) -> None:
         gd.map_network(gd.read_netx(MODEL), hardware="loihi9")
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         gd.nothing  # noqa: B018
+
+
+def _flags(command: str) -> set[str]:
+    import argparse
+
+    from gradr_lava.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    return {a.dest for a in commands.choices[command]._actions if a.dest != "help"}
+
+
+def test_every_deploy_and_map_flag_has_a_keyword_of_the_same_name() -> None:
+    import inspect
+
+    for command, function in (("deploy", gd.run), ("map", gd.map_model)):
+        keywords = set(inspect.signature(function).parameters)
+        assert sorted(_flags(command) - keywords) == [], command
+
+
+def test_map_model_writes_and_reports_the_budget(tmp_path: Path) -> None:
+    result = gd.map_model(MODEL, hardware="loihi1", out=tmp_path, max_cores=1)
+    assert result.mapping.total_cores == 2 and not result.fits
+    assert "needs 2 cores but the budget allows 1" in result.budget_error
+    assert result.json_path.exists() and result.png_path.exists()
+    assert result.budget["fits"] is False
+    assert gd.map_model(MODEL, hardware="loihi1").fits  # nothing written without out

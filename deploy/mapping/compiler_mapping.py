@@ -26,8 +26,6 @@ from gradr_deploy.mapping.compiler_model import (
 )
 from gradr_deploy.netx import Layer
 
-PLACED_KINDS = frozenset({"input", "dense", "dense_rec", "conv"})
-
 
 def capacity(profile: HardwareProfile) -> Capacity:
     """The compiler model's per-core capacities for ``profile`` (which must have one)."""

@@ -20,6 +20,7 @@ from gradr_deploy.mapping.bounds import LayerBounds, lower_bounds
 from gradr_deploy.mapping.connectivity import dense_connections, layer_connectivity
 from gradr_deploy.mapping.partition import ORDER_SEARCH_MAX_NEURONS, partition, try_orders
 from gradr_deploy.mapping.result import (
+    PLACED_KINDS,
     Connectivity,
     LayerMapping,
     NetworkMapping,
@@ -28,9 +29,6 @@ from gradr_deploy.mapping.result import (
 )
 from gradr_deploy.netx import Layer, NetxNetwork
 from gradr_deploy.netx.metadata import recorded_input_shape
-
-SYNAPSE_KINDS = frozenset({"dense", "dense_rec", "conv"})
-NEURON_KINDS = SYNAPSE_KINDS | {"input"}
 
 
 def map_file(
@@ -103,7 +101,7 @@ def map_network(
     for layer in layers:
         if layer.kind == "flatten":
             continue
-        if layer.kind not in NEURON_KINDS:
+        if layer.kind not in PLACED_KINDS:
             raise InputError(
                 f"{network.path}: layer {layer.index} has type '{layer.kind}', which lava-dl 0.6's "
                 "netx cannot run (NotImplementedError) and this mapper does not place"
@@ -232,7 +230,7 @@ def _release_cores(net: NetxNetwork, profile: HardwareProfile, selected: int) ->
         other = dataclasses.replace(profile, compiler=profile.compiler.with_release(name))
         try:
             totals[name] = sum(cm.compile_layer(layer, other, "").cores
-                               for layer in net.layers if layer.kind in cm.PLACED_KINDS)
+                               for layer in net.layers if layer.kind in PLACED_KINDS)
         except BudgetError:
             totals[name] = -1  # a neuron does not fit a core of that release
     return totals

@@ -18,6 +18,8 @@ from gradr_deploy.hardware.profile import HardwareProfile
 from gradr_deploy.mapping.compiler_model import CompiledLayer, layer_summary
 
 RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_memory")
+# the layer types placed on cores (flatten takes none; netx 0.6 runs no other type)
+PLACED_KINDS = frozenset({"input", "dense", "dense_rec", "conv"})
 
 
 @dataclass(frozen=True)
