@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gradr_deploy.datasets import Dataset
+    from gradr_lava.config import ModelConfig
 
 __all__ = ["Pruning", "TrainResult", "train"]
 
@@ -87,16 +88,18 @@ class TrainResult:
         return read_netx(self.netx_path)
 
 
-def train(model: str | Path | None = None, dataset: str | Dataset | tuple[Any, Any] = "digits", *,
-          out: str | Path, pruning: Pruning | None = None, epochs: int | None = None,
-          seed: int = 0, resume: bool = False, data_dir: str | Path | None = None,
-          download: bool = False, device: str = "auto", engine: str = "auto",
+def train(model: str | Path | ModelConfig | None = None,
+          dataset: str | Dataset | tuple[Any, Any] = "digits", *, out: str | Path,
+          pruning: Pruning | None = None, epochs: int | None = None, seed: int = 0,
+          resume: bool = False, data_dir: str | Path | None = None, download: bool = False,
+          device: str = "auto", engine: str = "auto",
           quiet: bool = True) -> TrainResult:
     """Train ``model`` on ``dataset``, pruned as ``pruning`` says, and export it to netx.
 
     Args:
-        model: a config name from ``models/`` (``digits-mlp``, ``mnist-2fc``, ...) or a TOML
-            path; None: the data set's default.
+        model: a config name from ``models/`` (``digits-mlp``, ``mnist-2fc``, ...), a TOML
+            path, or a :class:`gradr_lava.config.ModelConfig` (e.g. ``dataclasses.replace`` of a
+            loaded one); None: the data set's default.
         dataset: ``digits`` (embedded) or ``mnist`` (``data_dir`` holds the IDX files, or
             ``download``); or the data itself: a :class:`gradr_deploy.datasets.Dataset`, or a
             pair ``(train, test)`` of map-style data sets of ``(image, label)`` (images
@@ -114,6 +117,7 @@ def train(model: str | Path | None = None, dataset: str | Dataset | tuple[Any, A
     from gradr_deploy.simulation.lava_setup import require_lava
 
     require_lava("training")
+    from gradr_lava.config import ModelConfig
     from gradr_lava.trainer import MODEL_FILE, TrainOptions
     from gradr_lava.trainer import train as run_training
 
@@ -127,7 +131,8 @@ def train(model: str | Path | None = None, dataset: str | Dataset | tuple[Any, A
         targets = {int(k): float(v) for k, v in targets.items()}
     out = Path(out)
     metrics = run_training(TrainOptions(
-        dataset=dataset, out=out, model=None if model is None else str(model),
+        dataset=dataset, out=out,
+        model=model if model is None or isinstance(model, ModelConfig) else str(model),
         data_dir=None if data_dir is None else Path(data_dir), download=download,
         epochs=epochs, seed=seed, resume=resume, progress=not quiet, prune=p.method,
         target_connectivity=targets, alpha=p.alpha, prune_mode=p.gradr_mode,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gradr_deploy.datasets import Dataset
+from gradr_lava.config import ModelConfig
 
 MODEL_FILE = "model.net"
 METRICS_FILE = "metrics.json"
@@ -28,7 +29,7 @@ class TrainOptions:
 
     dataset: str | Dataset  # a name (gradr_deploy.datasets.DATASETS) or loaded data
     out: Path
-    model: str | None = None  # config name or path; default per data set
+    model: str | ModelConfig | None = None  # config name, path or object; default per data set
     data_dir: Path | None = None
     download: bool = False
     epochs: int | None = None  # overrides the config's

@@ -59,9 +59,12 @@ class Trainer:
         else:
             self.data = load_dataset(options.dataset, options.data_dir, download=options.download)
         self.dataset_name = self.data.name
-        self.config: ModelConfig = load_model_config(
-            options.model or DEFAULT_MODELS.get(self.dataset_name, "digits-mlp")
-        )
+        if isinstance(options.model, ModelConfig):  # validated as a file would be
+            self.config: ModelConfig = parse_model_config(options.model.to_dict(),
+                                                          f"ModelConfig {options.model.name!r}")
+        else:
+            self.config = load_model_config(
+                options.model or DEFAULT_MODELS.get(self.dataset_name, "digits-mlp"))
         self.epochs = options.epochs or self.config.training.epochs
         if self.epochs < 1:
             raise InputError(f"{option('epochs')} must be >= 1, got {self.epochs}")

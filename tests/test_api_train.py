@@ -75,6 +75,20 @@ def test_train_on_the_user_s_own_samples(tiny_configs: dict[str, Path], tmp_path
                                                pairs(digits.test)), out=tmp_path / "bad")
 
 
+def test_train_a_model_config_object(tiny_configs: dict[str, Path], tmp_path: Path) -> None:
+    from gradr_lava.config import load_model_config
+
+    config = load_model_config(tiny_configs["mlp"])
+    edited = dataclasses.replace(config, name="tiny-edited",
+                                 neuron=dataclasses.replace(config.neuron, threshold=0.75))
+    result = gradr_lava.train(edited, "digits", out=tmp_path / "obj", epochs=1)
+    assert result.metrics["model"]["model"]["name"] == "tiny-edited"
+    assert result.metrics["model"]["neuron"]["threshold"] == 0.75
+    broken = dataclasses.replace(config, layers=())
+    with pytest.raises(InputError, match="ModelConfig 'tiny"):
+        gradr_lava.train(broken, "digits", out=tmp_path / "broken", epochs=1)
+
+
 def test_pruner_errors_name_the_keywords_of_train(tiny_configs: dict[str, Path],
                                                   tmp_path: Path) -> None:
     """make_pruner calls it ``finetune``; train's caller wrote ``gradr_finetune``."""
