@@ -168,8 +168,22 @@ class ComplexDenseLayer(DenseLayer):
     weight_imag: np.ndarray
 
 
+class _ChannelFeatures:
+    """Conv and pool layers: their features are the geometry's channels."""
+
+    conv: ConvGeometry
+
+    @property
+    def in_features(self) -> int:
+        return self.conv.in_channels
+
+    @property
+    def out_features(self) -> int:
+        return self.conv.out_channels
+
+
 @dataclass(frozen=True, kw_only=True)
-class ConvLayer(Layer):
+class ConvLayer(_ChannelFeatures, Layer):
     """``conv``: ``weight`` ``[out, in / groups, ky, kx]`` (a trailing time axis of 1 occurs),
     ``conv`` its geometry; ``shape`` is ``(outChannels, y, x)``."""
 
@@ -179,14 +193,6 @@ class ConvLayer(Layer):
     conv: ConvGeometry
     bias: np.ndarray | None = None
     delay: np.ndarray | None = None
-
-    @property
-    def in_features(self) -> int:
-        return self.conv.in_channels
-
-    @property
-    def out_features(self) -> int:
-        return self.conv.out_channels
 
     def kernel(self) -> np.ndarray:
         """Conv weights as ``[out, in / groups, ky, kx]`` (a trailing time axis dropped)."""
@@ -202,20 +208,12 @@ class ConvTransposeLayer(ConvLayer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PoolLayer(Layer):
+class PoolLayer(_ChannelFeatures, Layer):
     """``pool``: channel-wise pooling, ``conv`` its geometry (in = out channels)."""
 
     kind: ClassVar[str] = "pool"
     conv: ConvGeometry
     weight: np.ndarray | None = None
-
-    @property
-    def in_features(self) -> int:
-        return self.conv.in_channels
-
-    @property
-    def out_features(self) -> int:
-        return self.conv.out_channels
 
 
 @dataclass(frozen=True, kw_only=True)
