@@ -127,7 +127,7 @@ def plan_budget(
     Args:
         shapes: ``(out, in)`` of each prunable dense layer, in order.
         budget_cores: cores the whole network may use.
-        hardware: profile name or TOML path; ``overrides`` as for ``gradr-lava map --set``.
+        hardware: profile name or TOML path; ``overrides`` as for ``gradr-lava map --override``.
         margin: factor applied to every target below 100%.
 
     Raises:

@@ -46,7 +46,7 @@ class TrainOptions:
     fit_cores: int | None = None  # train to fit this many cores (gradr_lava.core_budget)
     fit_chips: int | None = None  # ... or this many chips
     hardware: str = "loihi2"  # profile for --fit-cores / --fit-chips
-    hardware_overrides: dict[str, str] = field(default_factory=dict)  # profile constants (--set)
+    hardware_overrides: dict[str, str] = field(default_factory=dict)  # profile constants to change
     budget_allocation: str = "budget-aware"  # or "uniform" (the baseline)
     # the pruners' options without a flag (gradr_lava.Pruning.options): temperature, soft, l1,
     # prune_every, regrow_theta, schedule, adam_bias_correction (gradr_lava.rewiring.make_pruner)

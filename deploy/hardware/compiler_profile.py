@@ -5,8 +5,8 @@ Intel's compiler (lava-loihi, closed source) prints how it splits each layer ove
 for the
 rules and ``docs/mapping.md`` for the fit). Releases of the compiler differ in capacity and in
 how they split layers; each release is a ``[compiler.releases.NAME]`` table and ``release``
-selects one. Every constant carries a ``<key>_source`` string, and ``--set KEY=VALUE`` overrides
-any of them (release keys apply to the selected release).
+selects one. Every constant carries a ``<key>_source`` string, and an override (``override=``,
+``--override KEY=VALUE``) replaces any of them (release keys apply to the selected release).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def parse_compiler(
     Args:
         table: the TOML table (with its ``releases`` sub-tables).
         where: the profile file, for messages.
-        overrides: ``--set`` values keyed by bare constant name (compiler keys only).
+        overrides: ``--override`` values keyed by bare constant name (compiler keys only).
         convert: the profile loader's value parser ``(where, key, value, type) -> value``.
 
     Raises:

@@ -3,7 +3,7 @@
 Profiles are TOML files (``deploy/hardware/profiles/loihi1.toml``, ``loihi2.toml``) in which every
 constant has a neighbouring ``<key>_source`` string. Unknown values are ``nan`` with a source
 saying so. Load one by name or path, optionally overriding constants the way the CLI's
-``--set key=value`` does:
+``--override key=value`` does:
 
     >>> from gradr_deploy.hardware.profile import load_profile
     >>> p = load_profile("loihi1", {"chips": "4"})
@@ -268,7 +268,8 @@ def _validate(profile: HardwareProfile) -> None:
                 f"hardware profile {profile.name}: '{key}' = {value} must be a finite number "
                 ">= 0 (nan, in a profile file, means unknown)"
             )
-        if kind is float and math.isnan(value) and "override" in profile.sources.get(key, ""):
+        overridden = profile.sources.get(key, "").startswith("override:")
+        if kind is float and math.isnan(value) and overridden:
             raise InputError(f"{option('override', {key: 'nan'})}: give a finite number >= 0")
 
 

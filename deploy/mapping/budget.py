@@ -29,7 +29,7 @@ def available_cores(
 ) -> int:
     """Cores the budget allows: the tighter of ``max_cores`` and ``chips * cores_per_chip``.
 
-    Without either, the profile's ``chips`` (``--set chips=N``) decides.
+    Without either, the profile's ``chips`` (``override={"chips": N}``) decides.
     """
     hardware = mapping.hardware
     by_chips = hardware.cores_per_chip * (chips if chips is not None else hardware.chips)

@@ -8,10 +8,8 @@ file) -> Lava run, recording every layer's spikes -> compare spike by spike -> e
 inference from the measured activity -> write ``deploy.json``.
 
 Only :func:`deploy_network` touches torch and Lava, by importing
-:mod:`gradr_deploy.simulation.reference` and
-:mod:`gradr_deploy.simulation.lava_sim` when it runs.
-
-The steps are in :mod:`~gradr_deploy.pipeline.plan` (what is presented) and
+:mod:`gradr_deploy.simulation.reference` and :mod:`gradr_deploy.simulation.lava_sim` when it
+runs. The steps are in :mod:`~gradr_deploy.pipeline.plan` (what is presented) and
 :mod:`~gradr_deploy.pipeline.measures` (what is computed from the recorded spikes);
 :class:`~gradr_deploy.pipeline.options.DeployOptions` says what was asked.
 """

@@ -24,8 +24,8 @@ class DeployOptions:
     out: Path | None = None  # default: the model's directory
     time_steps: int | None = None  # only for files without gradr-lava metadata
     progress: bool = True
-    hardware: str = "loihi2"  # profile name or TOML path (deploy/profiles)
-    overrides: Mapping[str, str] = field(default_factory=dict)  # profile constants (--set)
+    hardware: str = "loihi2"  # profile name or TOML path (deploy/hardware/profiles)
+    overrides: Mapping[str, str] = field(default_factory=dict)  # profile constants to change
     max_cores: int | None = None
     chips: int | None = None
     record_activity: bool = True  # False: record only the output layer (faster, no energy)

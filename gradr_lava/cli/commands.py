@@ -59,14 +59,15 @@ def _fmt(value: float | None) -> str:
 
 
 def overrides(pairs: list[str] | None) -> dict[str, str]:
-    """``--set KEY=VALUE`` pairs as a dict (values are parsed by the profile loader)."""
+    """``--override KEY=VALUE`` pairs as a dict (values are parsed by the profile loader)."""
     from gradr_deploy.errors import InputError
 
     overrides = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InputError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set synop_pj=23.6")
+            raise InputError(f"--override {pair!r}: expected KEY=VALUE, e.g. --override "
+                             "synop_pj=23.6")
         overrides[key.strip()] = value.strip()
     return overrides
 
