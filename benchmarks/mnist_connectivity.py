@@ -48,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     from gradr_deploy.atomic import atomic_path, write_json
 
     args.results.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
     if not args.report:
         new = 0
         for name, variant, target, seed in plan(args):
@@ -286,7 +288,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.max_runs is not None and new >= args.max_runs:
                 break
             print(f"== {name}", flush=True)
-            row = run_one(name, variant, target, seed, args)
+            try:
+                row = run_one(name, variant, target, seed, args)
+            except Exception:  # one failed run must not stop the queue; its checkpoint stays
+                traceback.print_exc()
+                print(f"{name}: FAILED (rerun resumes it from its checkpoint)", flush=True)
+                failed.append(name)
+                continue
             write_json(path, row)
             new += 1
             print(f"{name}: connectivity {100 * row['connectivity']:.2f}%, Lava "
@@ -307,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         with atomic_path(args.markdown) as tmp:
             tmp.write_text(text)
+    if failed:
+        print(f"failed runs: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
