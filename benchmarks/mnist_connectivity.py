@@ -217,8 +217,8 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     markers = {"dense": "s", "magnitude": "v", "gradr-crossing": "X", "gradr": "o",
-               "gradr-float": "P",
-               "gradr-ft": "D", "deepr": "^"}
+               "gradr-float": "P", "gradr-ft": "D", "stds": "*", "deepr": "^"}
+    assert set(markers) == set(VARIANTS), "every variant needs a marker"
     for variant in VARIANTS:
         points = [r for r in rows if r["variant"] == variant]
         if not points:
