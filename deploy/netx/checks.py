@@ -32,6 +32,7 @@ from gradr_deploy.netx.layers import (
     PoolLayer,
     RecurrentDenseLayer,
 )
+from gradr_deploy.netx.metadata import recorded_input_shape
 
 MAX_DATASET_ELEMENTS = 1 << 28  # 2^28 values (1 GiB of float32): far above any Loihi network
 MAX_LAYER_NEURONS = 1 << 26  # 64 M neurons in one layer: hundreds of Loihi 2 chips
@@ -87,9 +88,7 @@ def check_structure(path: Path, handle: h5py.File) -> None:
 
 def check_first_conv(path: Path, layer: Layer, attrs: Mapping[str, Any]) -> None:
     """A conv-first network must fit the input shape gradr-lava recorded for it."""
-    from gradr_deploy.netx.metadata import recorded_input_shape
-
-    if layer.kind != "conv" or layer.conv is None:
+    if not isinstance(layer, ConvLayer) or layer.kind != "conv":
         return
     shape = recorded_input_shape(attrs, str(path))
     if shape is None:

@@ -30,8 +30,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gradr_deploy.errors import InputError
-
 # --- fixed-point scales used by netx / Lava --------------------------------------------------
 DECAY_SCALE = 4096  # iDecay, vDecay are in units of 1/4096 per time step (12-bit decays)
 BIAS_EXP = 6  # netx programs bias_exp = 6: effective bias = bias_mant << 6
@@ -277,10 +275,3 @@ def dense_network(
             index=len(layers), shape=(w.shape[0],), weight=np.asarray(w, dtype=np.float32),
             features=(w.shape[1], w.shape[0]), neuron=Neuron("CUBA", {})))
     return NetxNetwork(Path(path), tuple(layers))
-
-
-def require(layer: Layer, cls: type[Layer], what: str) -> Any:
-    """``layer`` as ``cls``, or :class:`InputError` saying which layer lacks ``what``."""
-    if not isinstance(layer, cls):
-        raise InputError(f"layer {layer.index} ({layer.kind}) has no {what}")
-    return layer

@@ -75,14 +75,16 @@ def overrides(pairs: list[str] | None) -> dict[str, str]:
 def cmd_map(args: argparse.Namespace) -> int:
     from gradr_deploy.api import map_model
     from gradr_deploy.errors import BudgetError
+    from gradr_deploy.mapping import LayerBounds
     from gradr_deploy.reports.mapping import format_table
 
     result = map_model(args.model, hardware=args.hardware, override=overrides(args.override),
                        refine_bounds=args.refine_bounds, out=args.out or args.model.parent,
                        max_cores=args.max_cores, chips=args.chips)
     print(format_table(result.mapping))
-    if not args.refine_bounds and any(layer.cores > layer.lower_bound
-                                      for layer in result.mapping.layers):
+    # only the partitioner's counting bounds can be refined (not the compiler model's)
+    if any(isinstance(layer.lower_bounds, LayerBounds) and not layer.lower_bounds.refined
+           and layer.cores > layer.lower_bound for layer in result.mapping.layers):
         print("(lower bounds: counting bounds; --refine-bounds tightens them and says why any "
               "gap remains)")
     print(f"wrote {result.json_path}, {result.png_path}")
