@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from netx_writer import shared_netx, write_net
 
 from gradr_deploy.mapping import map_network
-from gradr_deploy.netx import dense_network, idle_synapses, read_netx
+from gradr_deploy.netx import dense_network, idle_synapses, read_netx, strip_idle
 
 
 def test_hand_built_chain_counts_dead_ends_silent_sources_and_their_chains() -> None:
@@ -73,31 +73,52 @@ def test_idle_count_matches_path_reachability(sizes: list[int], seed: int, densi
         assert idle[k].idle == int((w != 0).sum() - useful[k].sum()), k
 
 
-def test_removing_idle_synapses_changes_no_output_spike(tmp_path: Path) -> None:
+def _write_dense(path: Path, weights: list[np.ndarray]) -> Path:
+    return write_net(path, [
+        {"kind": "dense", "weight": w, "i_decay": 1024, "v_decay": 1024, "threshold": 60}
+        for w in weights])
+
+
+def test_strip_idle_removes_exactly_them_and_changes_no_output_spike(tmp_path: Path) -> None:
     from gradr_deploy.simulation.lava_exact import exact_run
 
     rng = np.random.default_rng(3)
     shapes = [(40, 30), (30, 40), (8, 30)]
     weights = [np.where(rng.random(s) < 0.12, rng.integers(20, 120, s), 0).astype(float)
                for s in shapes]
-
-    def net(ws: list[np.ndarray], name: str):
-        return read_netx(write_net(tmp_path / name, [
-            {"kind": "dense", "weight": w, "i_decay": 1024, "v_decay": 1024, "threshold": 60}
-            for w in ws]))
-
-    original = net(weights, "original.net")
-    idle = idle_synapses(original)
-    assert sum(i.idle for i in idle.values()) > 0, "the test would prove nothing"
-    useful = _useful_by_paths(weights)
-    stripped = net([np.where(u, w, 0) for u, w in zip(useful, weights, strict=True)],
-                   "stripped.net")
+    source = _write_dense(tmp_path / "original.net", weights)
+    original = read_netx(source)
+    removed = strip_idle(source, tmp_path / "out" / "stripped.net")
+    assert sum(i.idle for i in removed.values()) > 0, "the test would prove nothing"
+    stripped = read_netx(tmp_path / "out" / "stripped.net")
+    for k, (layer, useful) in enumerate(zip(stripped.synaptic_layers, _useful_by_paths(weights),
+                                            strict=True)):
+        np.testing.assert_array_equal(layer.weight_matrix(), np.where(useful, weights[k], 0))
+        assert layer.neuron == original.synaptic_layers[k].neuron
     assert sum(i.idle for i in idle_synapses(stripped).values()) == 0
     spikes = (rng.random((20, 30, 16)) < 0.4).astype(np.uint8)
     before = exact_run(original, spikes, 16).output
     after = exact_run(stripped, spikes, 16).output
     assert before.any()
     np.testing.assert_array_equal(before, after)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["stripped.net"]  # no temporary
+
+
+def test_strip_idle_from_the_command_line(tmp_path: Path, capsys) -> None:
+    from gradr_lava.cli import main
+
+    w0 = np.zeros((4, 6))
+    w0[:, :3] = 2
+    w1 = np.zeros((2, 4))
+    w1[:, :2] = 2
+    source = _write_dense(tmp_path / "in.net", [w0, w1])
+    assert main(["strip-idle", str(source), str(tmp_path / "out.net")]) == 0
+    assert "removed 6 of 16 synapses (37.5%; layer 0: 6 of 12)" in capsys.readouterr().out
+    assert main(["strip-idle", str(tmp_path / "out.net"), str(tmp_path / "again.net")]) == 0
+    assert "is idle, the copy is unchanged" in capsys.readouterr().out
+    assert main(["strip-idle", str(tmp_path / "missing.net"), str(tmp_path / "x.net")]) == 2
+    assert "missing.net: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "x.net").exists()
 
 
 def test_the_mapping_warns_and_records_idle_synapses() -> None:

@@ -51,7 +51,12 @@ from gradr_deploy.netx.layers import (
     UnpoolLayer,
     dense_network,
 )
-from gradr_deploy.netx.reachability import IdleSynapses, idle_synapses
+from gradr_deploy.netx.reachability import (
+    IdleSynapses,
+    idle_synapses,
+    strip_idle,
+    useful_synapses,
+)
 from gradr_deploy.netx.read import read_netx
 from gradr_deploy.netx.weights import (
     SignMode,
@@ -68,5 +73,5 @@ __all__ = [
     "IdleSynapses", "InputLayer", "Layer", "NetxNetwork", "Neuron", "PoolLayer",
     "RecurrentDenseLayer",
     "SignMode", "UnpoolLayer", "WeightFormat", "delay_bits", "dense_delays", "dense_network",
-    "idle_synapses", "read_netx", "weight_format",
+    "idle_synapses", "read_netx", "strip_idle", "useful_synapses", "weight_format",
 ]
