@@ -142,9 +142,10 @@ def strip_idle(source: str | Path, destination: str | Path) -> dict[int, IdleSyn
     """Copy the netx file ``source`` to ``destination`` with its idle synapses set to 0.
 
     Everything else in the file is copied unchanged (neuron parameters, delays, metadata,
-    dataset types and compression); only the values of the weight datasets of dense layers that had idle
-    synapses are rewritten. The copy is written under a temporary name and renamed. Returns
-    what was removed, per dense layer (as :func:`idle_synapses` counted it in ``source``).
+    dataset types and compression); only the values of the weight datasets of dense layers
+    that had idle synapses are rewritten. The copy is written under a temporary name and
+    renamed. Returns what was removed, per dense layer (as :func:`idle_synapses` counted it in
+    ``source``).
 
     Raises:
         InputError: ``source`` is not a readable netx file.
