@@ -24,7 +24,10 @@ Variants (``--variants``):
 - ``gradr-ft``: ``gradr`` with its last quarter on the frozen 8-bit topology, prior off;
 - ``stds``: STDS (Chen et al. 2022), a soft threshold on free-signed weights, scheduled to the
   same deployed targets (``--prune stds``);
-- ``deepr``: Deep R.
+- ``deepr``: Deep R;
+- ``magnitude-early``, ``gradr-crossing-early``: those two with the ramp over the first half of
+  training instead of the first three quarters, so that the final topology trains at a higher
+  learning rate (a test of why Grad R does not beat magnitude pruning at the 1.3% point).
 
 Long and interruptible by design. Each run trains in ``--out/<model>/<run>`` (resumed from its
 checkpoint when interrupted); when it is finished and evaluated, its result is written to
@@ -58,11 +61,17 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 DEFAULT_RESULTS = REPO / "docs" / "figures" / "mnist_matched"
 VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gradr-ft", "stds",
-            "deepr")
+            "deepr", "magnitude-early", "gradr-crossing-early")
 LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
           "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
-          "stds": "STDS (scheduled threshold)", "deepr": "Deep R"}
+          "stds": "STDS (scheduled threshold)", "deepr": "Deep R",
+          "magnitude-early": "magnitude pruning, ramp in the first half",
+          "gradr-crossing-early": "Grad R crossing, ramp in the first half"}
+# the ramp of the *-early variants: over the first half of training instead of (0, 0.75), so
+# that the final topology trains (and Grad R rewires) at up to half the peak learning rate
+# instead of 13% of it (cosine schedule)
+EARLY_RAMP = (0.0, 0.5)
 
 
 def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, Any]:
@@ -84,6 +93,9 @@ def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, A
         return {"prune": "stds", "target_connectivity": target}
     if variant == "deepr":
         return {"prune": "deepr", "target_connectivity": target}
+    if variant.endswith("-early"):
+        return {**prune_options(variant.removesuffix("-early"), target),
+                "pruner_options": {"schedule": EARLY_RAMP}}
     raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
 
 
@@ -142,11 +154,45 @@ def run_one(name: str, variant: str, target: dict[int, float] | None, seed: int,
         "torch_accuracy": report["torch_accuracy"],
         "spike_agreement": report["spike_agreement"],
         "training_forward_agreement": report["training_forward"].get("output_spike_agreement"),
+        **topology(out / "model.net"),
         "accuracy_by_epoch": [h["test_accuracy"] for h in metrics["history"]],
         "train_seconds": metrics["seconds"], "wall_seconds": time.perf_counter() - started,
         "warnings": metrics.get("warnings", []), "machine": machine(with_torch=True),
         "command": "python benchmarks/mnist_connectivity.py " + " ".join(sys.argv[1:]),
     }
+
+
+def topology(model: Path) -> dict[str, Any]:
+    """What the network's synapses can do: per layer, the synapses that cannot change an
+    output spike (:func:`gradr_deploy.netx.idle_synapses`), the neurons that can spike and
+    reach the output, and the connectivity counting only the other synapses."""
+    from gradr_deploy.netx import idle_synapses, read_netx
+
+    network = read_netx(model)
+    idle = idle_synapses(network)
+    weights = sum(network.layers[i].weight_matrix().size for i in idle)
+    return {
+        "idle_synapses": [idle[i].idle for i in sorted(idle)],
+        "live_neurons": [idle[i].live_neurons for i in sorted(idle)],
+        "useful_connectivity": sum(idle[i].synapses - idle[i].idle for i in idle) / weights,
+    }
+
+
+def add_topology(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[Path]:
+    """Add :func:`topology` to result files written before it existed, where the run's
+    network is still on disk; returns the files changed."""
+    from gradr_deploy.atomic import write_json
+
+    changed = []
+    for row in rows:
+        model = args.out / Path(row["model"]).stem / row["run"] / "model.net"
+        if "useful_connectivity" in row or not model.exists():
+            continue
+        row.update(topology(model))
+        path = args.results / f"{row['run']}.json"
+        write_json(path, row)
+        changed.append(path)
+    return changed
 
 
 def commit(path: Path, message: str) -> None:
@@ -184,28 +230,45 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "lava_accuracy_min": min(lava), "lava_accuracy_max": max(lava),
             "lava_accuracy_stdev": statistics.stdev(lava) if len(lava) > 1 else 0.0,
             "connectivity_mean": statistics.fmean(m["connectivity"] for m in members),
+            "useful_connectivity_mean": (
+                statistics.fmean(m["useful_connectivity"] for m in members)
+                if all("useful_connectivity" in m for m in members) else None),
+            "live_hidden_neurons_mean": (
+                statistics.fmean(m["live_neurons"][0] for m in members)
+                if all("live_neurons" in m for m in members) else None),
             "spike_agreement_min": min(m["spike_agreement"] for m in members),
         })
     return table
 
 
+def _maybe(value: float | None, spec: str) -> str:
+    return "-" if value is None else spec.format(value)
+
+
 def markdown(table: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
-    lines = ["| variant | target | seeds | connectivity (8-bit) | Lava accuracy, mean | "
-             "min / max | stdev | spike agreement (min) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | target | seeds | connectivity (8-bit) | useful | live hidden neurons | "
+             "Lava accuracy, mean | min / max | stdev | spike agreement (min) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for t in table:
         spec = t["target_connectivity"]
         target = "-" if spec is None else " / ".join(
             f"{100 * value:g}%" for _, value in sorted(spec.items()))
         lines.append(
             f"| {LABELS[t['variant']]} | {target} | {len(t['seeds'])} | "
-            f"{100 * t['connectivity_mean']:.2f}% | {100 * t['lava_accuracy_mean']:.2f}% | "
+            f"{100 * t['connectivity_mean']:.2f}% | "
+            f"{_maybe(t['useful_connectivity_mean'], '{:.2%}')} | "
+            f"{_maybe(t['live_hidden_neurons_mean'], '{:.0f}')} | "
+            f"{100 * t['lava_accuracy_mean']:.2f}% | "
             f"{100 * t['lava_accuracy_min']:.2f} / {100 * t['lava_accuracy_max']:.2f} | "
             f"{100 * t['lava_accuracy_stdev']:.2f} | {t['spike_agreement_min']:.4f} |")
     if rows:
         epochs = sorted({r["epochs"] for r in rows})
         lines += ["", f"Model `{rows[0]['model']}`, {epochs} epochs, "
                   f"{rows[0]['lava_samples']} MNIST test images in Lava per run; "
-                  f"machine: {rows[0]['machine']}."]
+                  f"machine: {rows[0]['machine']}. *useful*: the connectivity counting only "
+                  "synapses that can change an output spike (the others feed hidden neurons "
+                  "with no outgoing synapse, or leave neurons that never spike); *live hidden "
+                  "neurons*: of 800, those that can spike and reach the output."]
     return "\n".join(lines) + "\n"
 
 
@@ -217,7 +280,8 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     markers = {"dense": "s", "magnitude": "v", "gradr-crossing": "X", "gradr": "o",
-               "gradr-float": "P", "gradr-ft": "D", "stds": "*", "deepr": "^"}
+               "gradr-float": "P", "gradr-ft": "D", "stds": "*", "deepr": "^",
+               "magnitude-early": "1", "gradr-crossing-early": "2"}
     assert set(markers) == set(VARIANTS), "every variant needs a marker"
     for variant in VARIANTS:
         points = [r for r in rows if r["variant"] == variant]
@@ -305,6 +369,10 @@ def main(argv: list[str] | None = None) -> int:
                              f"{100 * row['lava_accuracy']:.2f}% at "
                              f"{100 * row['connectivity']:.2f}% connectivity)")
     rows = load_results(args.results)
+    for path in add_topology(rows, args):
+        print(f"added the topology of the network on disk to {path}")
+        if args.commit:
+            commit(path, f"benchmark mnist_connectivity: idle synapses of {path.stem}")
     table = aggregate(rows)
     text = markdown(table, rows)
     print(text)

@@ -29,6 +29,7 @@ from gradr_deploy.mapping.result import (
 )
 from gradr_deploy.netx import Layer, NetxNetwork
 from gradr_deploy.netx.metadata import recorded_input_shape
+from gradr_deploy.netx.reachability import IdleSynapses, idle_synapses
 
 
 def map_file(
@@ -167,10 +168,13 @@ def map_network(
             connections=dense_connections(layer),
         )
         _check_recurrent_out(mapped[i], profile, label)
+    idle = idle_synapses(network)
+    warnings.extend(_idle_warning(network, idle[i]) for i in sorted(idle) if idle[i].idle)
     result = []
     for layer in layers:
         if layer.index in mapped:
             m = mapped[layer.index]
+            m = dataclasses.replace(m, idle_synapses=idle[m.index].idle if m.index in idle else 0)
             result.append(_with_fan_out(m, fan_out[layer.index]))
         else:
             result.append(empty_layer(layer.index, layer.kind, profile))
@@ -180,6 +184,18 @@ def map_network(
                 m.lower_bounds.refine()
     return NetworkMapping(str(network.path), profile, tuple(result), tuple(warnings),
                           _release_cores(network, profile, sum(m.cores for m in result)))
+
+
+def _idle_warning(network: NetxNetwork, idle: IdleSynapses) -> str:
+    parts = []
+    if idle.to_dead_ends:
+        parts.append(f"{idle.to_dead_ends} feed {idle.dead_end_neurons} of its neurons that "
+                     "reach no output neuron or never spike")
+    if idle.from_silent:
+        parts.append(f"{idle.from_silent} come from neurons that never spike")
+    return (f"{network.path.name}: layer {idle.layer}: {idle.idle} of its {idle.synapses} "
+            f"synapses ({idle.idle / idle.synapses:.1%}) cannot change any output spike ("
+            + "; ".join(parts) + "); removing them changes no output and frees synapse memory")
 
 
 def _compiled_mapping(

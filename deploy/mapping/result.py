@@ -66,6 +66,8 @@ class LayerMapping:
     core_inputs: tuple[np.ndarray, ...] = field(repr=False)  # per core: presynaptic neurons
     fan_out_synapses: int = 0  # nonzero synapses leaving this layer (into the next)
     connections: int = 0  # dense-equivalent connections into the layer (an ANN's MACs)
+    # synapses that cannot change an output spike (gradr_deploy.netx.reachability)
+    idle_synapses: int = 0
     # what the partition was computed from (for what-if re-partitioning in
     # gradr_deploy.mapping.budget)
     connectivity: Connectivity | None = field(default=None, repr=False, compare=False)
@@ -130,6 +132,7 @@ class LayerMapping:
             "neurons": self.neurons,
             "synapses": self.synapses,
             "fan_out_synapses": self.fan_out_synapses,
+            "idle_synapses": self.idle_synapses,
             "connections": self.connections,
             "weight_bits": self.weight_bits,
             "delay_bits": self.delay_bits,

@@ -51,6 +51,12 @@ from gradr_deploy.netx.layers import (
     UnpoolLayer,
     dense_network,
 )
+from gradr_deploy.netx.reachability import (
+    IdleSynapses,
+    idle_synapses,
+    strip_idle,
+    useful_synapses,
+)
 from gradr_deploy.netx.read import read_netx
 from gradr_deploy.netx.weights import (
     SignMode,
@@ -64,7 +70,8 @@ __all__ = [
     "BIAS_EXP", "CONV_KINDS", "DECAY_SCALE", "DENSE_KINDS", "LAYER_KINDS", "LAYER_TYPES",
     "MAX_DELAY", "MAX_WEIGHT_BITS", "AverageLayer", "ComplexDenseLayer", "ConcatLayer",
     "ConvGeometry", "ConvLayer", "ConvTransposeLayer", "DenseLayer", "FlattenLayer",
-    "InputLayer", "Layer", "NetxNetwork", "Neuron", "PoolLayer", "RecurrentDenseLayer",
+    "IdleSynapses", "InputLayer", "Layer", "NetxNetwork", "Neuron", "PoolLayer",
+    "RecurrentDenseLayer",
     "SignMode", "UnpoolLayer", "WeightFormat", "delay_bits", "dense_delays", "dense_network",
-    "read_netx", "weight_format",
+    "idle_synapses", "read_netx", "strip_idle", "useful_synapses", "weight_format",
 ]

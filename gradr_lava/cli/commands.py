@@ -140,6 +140,23 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_strip_idle(args: argparse.Namespace) -> int:
+    from gradr_deploy.netx import strip_idle
+
+    removed = strip_idle(args.model, args.out)
+    total = sum(layer.synapses for layer in removed.values())
+    idle = sum(layer.idle for layer in removed.values())
+    per_layer = ", ".join(f"layer {i}: {layer.idle} of {layer.synapses}"
+                          for i, layer in removed.items() if layer.idle)
+    if not idle:
+        print(f"wrote {args.out}: no synapse of {args.model.name}'s dense layers is idle, the "
+              "copy is unchanged")
+        return 0
+    print(f"wrote {args.out}: removed {idle} of {total} synapses ({idle / total:.1%}; "
+          f"{per_layer}) that cannot change any output spike")
+    return 0
+
+
 def cmd_export_nir(args: argparse.Namespace) -> int:
     from gradr_deploy.interop.nir_export import export_nir
 

@@ -211,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "layers) and say why any gap to the cores found remains")
     mapper.set_defaults(handler=handlers.cmd_map)
 
+    stripper = commands.add_parser(
+        "strip-idle", help="copy a netx network without the synapses that cannot change any "
+        "output spike (the ones map warns about)", epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="In chains of dense layers, a synapse into a neuron with no path to the "
+        "output layer, or out of a neuron that never spikes (no input, no bias), changes no "
+        "output spike. This writes OUT.net with those weights set to 0 and everything else "
+        "copied unchanged.",
+    )
+    stripper.add_argument("model", type=Path, metavar="MODEL.net", help="netx HDF5 file")
+    stripper.add_argument("out", type=Path, metavar="OUT.net", help="netx file to write")
+    stripper.set_defaults(handler=handlers.cmd_strip_idle)
+
     exporter = commands.add_parser(
         "export-nir", help="write a netx network as a NIR graph (for snnTorch, Norse, ...)",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
