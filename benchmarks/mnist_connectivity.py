@@ -103,7 +103,7 @@ def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, A
         return prune_options(variant.removesuffix("-constlr"), target)
     if variant.endswith("-early"):
         return {**prune_options(variant.removesuffix("-early"), target),
-                "pruner_options": {"schedule": EARLY_RAMP}}
+                "prune_ramp": EARLY_RAMP}
     raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
 
 

@@ -42,8 +42,10 @@ class Pruning:
             (``{"count_zero_weights": "false"}``), and how the budget is split.
         options: the pruners' own options that have no flag, as
             :func:`gradr_lava.rewiring.make_pruner` takes them: Deep R's ``temperature``,
-            ``soft``, ``l1``; magnitude's ``prune_every``; ``regrow_theta``; ``schedule``
-            (start, end); Grad R paper mode's ``adam_bias_correction``.
+            ``soft``, ``l1``; magnitude's ``prune_every``; ``regrow_theta``; Grad R paper
+            mode's ``adam_bias_correction``.
+        prune_ramp: ``(start, end)`` fractions of training over which connectivity ramps
+            down to the target (magnitude, stds, Grad R schedule mode; default (0, 0.75)).
     """
 
     method: str = "gradr"
@@ -59,6 +61,7 @@ class Pruning:
     override: Mapping[str, str] = field(default_factory=dict)
     budget_allocation: str = "budget-aware"
     options: Mapping[str, Any] = field(default_factory=dict)
+    prune_ramp: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ def train(model: str | Path | ModelConfig | None = None,
         epochs=epochs, seed=seed, resume=resume, progress=not quiet, prune=p.method,
         target_connectivity=targets, alpha=p.alpha, prune_mode=p.gradr_mode,
         gradr_count=p.gradr_count, gradr_shift=p.gradr_shift, finetune=p.gradr_finetune,
+        prune_ramp=None if p.prune_ramp is None else tuple(p.prune_ramp),
         fit_cores=p.fit_cores, fit_chips=p.fit_chips, hardware=p.hardware,
         hardware_overrides=dict(p.override), budget_allocation=p.budget_allocation,
         pruner_options=dict(p.options), engine=engine, device=device))

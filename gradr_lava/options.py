@@ -17,10 +17,10 @@ CURVES_FILE = "training_curves.png"
 
 # make_pruner's keywords that the trainer (and gradr_lava.Pruning) names otherwise
 PRUNER_KEYWORDS = {"mode": "gradr_mode", "finetune": "gradr_finetune", "count": "gradr_count",
-                   "shrink": "gradr_shift"}
+                   "shrink": "gradr_shift", "schedule": "prune_ramp"}
 # make_pruner's options that have no command-line flag (gradr_lava.Pruning.options)
 PRUNER_OPTIONS = frozenset({"temperature", "soft", "l1", "prune_every", "regrow_theta",
-                            "schedule", "adam_bias_correction"})
+                            "adam_bias_correction"})
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,15 @@ class TrainOptions:
     gradr_count: str | None = None  # Grad R schedule: "deployed" (default) or "float"
     gradr_shift: str | None = None  # Grad R schedule: "all" (default) or "crossing"
     finetune: float | None = None  # Grad R: final fraction of training on a frozen topology
+    # (start, end) fractions of training over which connectivity ramps down (default 0, 0.75)
+    prune_ramp: tuple[float, float] | None = None
     fit_cores: int | None = None  # train to fit this many cores (gradr_lava.core_budget)
     fit_chips: int | None = None  # ... or this many chips
     hardware: str = "loihi2"  # profile for --fit-cores / --fit-chips
     hardware_overrides: dict[str, str] = field(default_factory=dict)  # profile constants to change
     budget_allocation: str = "budget-aware"  # or "uniform" (the baseline)
     # the pruners' options without a flag (gradr_lava.Pruning.options): temperature, soft, l1,
-    # prune_every, regrow_theta, schedule, adam_bias_correction (gradr_lava.rewiring.make_pruner)
+    # prune_every, regrow_theta, adam_bias_correction (gradr_lava.rewiring.make_pruner)
     pruner_options: dict[str, Any] = field(default_factory=dict)
     engine: str = "auto"  # auto | fast | slayer (gradr_lava.network.select_engine)
     device: str = "auto"  # auto | cpu | cuda (gradr_lava.distributed.resolve_device)
@@ -66,4 +68,5 @@ class TrainOptions:
                 **({"gradr_count": self.gradr_count} if self.gradr_count else {}),
                 **({"pruner_options": dict(self.pruner_options)}
                    if self.pruner_options else {}),
-                **({"gradr_shift": self.gradr_shift} if self.gradr_shift else {})}
+                **({"gradr_shift": self.gradr_shift} if self.gradr_shift else {}),
+                **({"prune_ramp": list(self.prune_ramp)} if self.prune_ramp else {})}

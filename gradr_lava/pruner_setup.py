@@ -70,8 +70,8 @@ def build_pruner(o: TrainOptions, budget_plan: BudgetPlan | None,
     if unknown:
         raise InputError(f"pruner options {unknown} unknown; the options without a flag are "
                          f"{sorted(PRUNER_OPTIONS)}")
-    if "schedule" in extra:
-        extra["schedule"] = tuple(extra["schedule"])
+    if o.prune_ramp is not None:
+        extra["schedule"] = tuple(o.prune_ramp)
     if method == "gradr" and mode == "paper" and o.alpha is None:
         raise InputError(
             f"{option('method', 'gradr')} {option('gradr_mode', 'paper')} needs "

@@ -75,8 +75,6 @@ def test_a_silent_output_layer_warns_during_training_and_in_metrics(
 
 def test_a_run_reports_the_synapses_pruning_left_idle(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import numpy as np
-
     from gradr_deploy.netx import read_netx
 
     # 2% of the output layer's weights: most hidden neurons keep no outgoing synapse
@@ -94,3 +92,30 @@ def test_a_run_reports_the_synapses_pruning_left_idle(
     out = capsys.readouterr().out
     assert f"note: layer 0: {expected[0]} of {int(w0.sum())}" in out
     assert "gradr-lava strip-idle" in out
+
+
+def test_prune_ramp_ends_the_ramp_where_asked(tmp_path: Path) -> None:
+    code, metrics = _train(tmp_path, "--epochs", "4", "--prune", "magnitude",
+                           "--target-connectivity", "0.2", "--prune-ramp", "0,0.5")
+    assert code == 0
+    assert metrics["prune"]["prune_ramp"] == [0.0, 0.5]
+    floats = [[layer["connectivity"] for layer in row["rewiring"]["layers"]]
+              for row in metrics["history"]]
+    assert floats[0][0] > 0.21  # still ramping after epoch 1 of 4
+    for row in floats[1:]:  # at the target from the end of epoch 2 on
+        assert row == pytest.approx([0.2, 0.2], abs=2e-3)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--prune", "magnitude", "--prune-ramp", "0.5,0.2"], "START must be below END"),
+    (["--prune", "magnitude", "--prune-ramp", "0.5"], "is not START,END"),
+    (["--prune", "deepr", "--prune-ramp", "0,0.5"], "does not use --prune-ramp"),
+])
+def test_prune_ramp_errors_name_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         flags: list[str], message: str) -> None:
+    try:
+        code, _ = _train(tmp_path, "--epochs", "1", "--target-connectivity", "0.2", *flags)
+    except SystemExit as exc:  # argparse rejects the value itself
+        code = exc.code
+    assert code == 2
+    assert message in capsys.readouterr().err

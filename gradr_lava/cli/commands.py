@@ -26,6 +26,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             args.prune, target_connectivity=args.target_connectivity, alpha=args.alpha,
             gradr_mode=args.gradr_mode, gradr_count=args.gradr_count,
             gradr_shift=args.gradr_shift, gradr_finetune=args.gradr_finetune,
+            prune_ramp=args.prune_ramp,
             fit_cores=args.fit_cores, fit_chips=args.fit_chips, hardware=args.hardware,
             override=overrides(args.override), budget_allocation=args.budget_allocation))
     metrics = result.metrics

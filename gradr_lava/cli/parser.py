@@ -63,6 +63,18 @@ def _targets(text: str) -> float | dict[int, float]:
     return targets
 
 
+def _ramp(text: str) -> tuple[float, float]:
+    """``--prune-ramp START,END``: fractions of training, 0 <= START < END <= 1."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not START,END (e.g. 0,0.5)")
+    start, end = (_number(float, "a number", lambda v: 0 <= v <= 1, "in [0, 1]")(p.strip())
+                  for p in parts)
+    if not start < end:
+        raise argparse.ArgumentTypeError(f"START must be below END, got {text!r}")
+    return start, end
+
+
 def _add_data_flags(parser: argparse.ArgumentParser, help_text: str, required: bool) -> None:
     parser.add_argument("--dataset", choices=("digits", "mnist"), required=required,
                         help=help_text)
@@ -139,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Grad R: spend this final fraction of training (e.g. 0.25) "
                        "fine-tuning the frozen 8-bit topology with the prior off (not in the "
                        "paper; magnitude pruning's fine-tuning phase, given to Grad R)")
+    prune.add_argument("--prune-ramp", type=_ramp, metavar="START,END",
+                       help="fractions of training over which connectivity ramps down to the "
+                       "target (cubic; magnitude, stds, Grad R schedule mode; default 0,0.75); "
+                       "the rest trains the final topology. With a cosine learning rate an "
+                       "earlier end (0,0.5) leaves it a higher rate (docs/results.md, "
+                       "section 6)")
     fit = train.add_argument_group("training to a core budget (hardware-aware rewiring)")
     fit.add_argument("--fit-cores", type=_positive_int, metavar="N",
                      help="derive per-layer connectivity targets so the network fits N cores, "
