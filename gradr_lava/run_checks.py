@@ -1,5 +1,6 @@
 """What a finished training run checks about its exported file: that the trained forward is
-what Lava computes, and that a network trained to a core budget fits it once mapped."""
+what Lava computes, which synapses pruning left idle, and that a network trained to a core
+budget fits it once mapped."""
 
 from __future__ import annotations
 
@@ -65,6 +66,16 @@ def lava_agreement(model: Path, split: Split, encoding: Encoding, seed: int, dra
             f"{result['lava_accuracy']:.4f} in Lava): gradr-lava deploy reports the Lava "
             "figure (docs/lava.md)", file=sys.stderr)
     return result
+
+
+def idle_report(model: Path) -> list[dict[str, int]]:
+    """Per dense layer of the exported file, its synapses that cannot change an output spike
+    (:func:`gradr_deploy.netx.idle_synapses`; pruning leaves them, ``strip_idle`` removes them)."""
+    from gradr_deploy.netx import idle_synapses, read_netx
+
+    return [{"index": i, "synapses": layer.synapses, "idle": layer.idle,
+             "live_neurons": layer.live_neurons}
+            for i, layer in idle_synapses(read_netx(model)).items()]
 
 
 def core_budget_check(model: Path, plan: BudgetPlan, hardware: str,

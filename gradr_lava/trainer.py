@@ -46,7 +46,7 @@ from gradr_lava.network import SpikingNetwork
 from gradr_lava.options import CURVES_FILE, METRICS_FILE, MODEL_FILE, TrainOptions
 from gradr_lava.plots import plot_training_curves
 from gradr_lava.pruner_setup import build_pruner, plan_core_budget
-from gradr_lava.run_checks import core_budget_check, lava_agreement
+from gradr_lava.run_checks import core_budget_check, idle_report, lava_agreement
 
 
 class Trainer:
@@ -394,6 +394,7 @@ class Trainer:
             "warnings": [text for row in self.history for text in row.get("warnings", [])],
             "files": {"model": MODEL_FILE, "curves": CURVES_FILE, "checkpoint": CHECKPOINT_NAME},
         }
+        metrics["idle_synapses"] = idle_report(out / MODEL_FILE)
         metrics["lava_agreement"] = lava_agreement(
             out / MODEL_FILE, self.data.test, self.encoding, self.options.seed, self.drain_steps,
             self.metadata().window, self.network.netx_input_shape, warn=self._progress)

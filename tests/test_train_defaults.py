@@ -71,3 +71,26 @@ def test_a_silent_output_layer_warns_during_training_and_in_metrics(
     assert "is at chance" in err
     assert len(metrics["warnings"]) == 4
     assert metrics["history"][0]["warnings"]
+
+
+def test_a_run_reports_the_synapses_pruning_left_idle(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    from gradr_deploy.netx import read_netx
+
+    # 2% of the output layer's weights: most hidden neurons keep no outgoing synapse
+    code, metrics = _train(tmp_path, "--epochs", "2", "--prune", "magnitude",
+                           "--target-connectivity", "0=0.5,1=0.02")
+    assert code == 0
+    w0, w1 = (layer.weight_matrix() != 0
+              for layer in read_netx(tmp_path / "run" / "model.net").synaptic_layers)
+    live = w1.any(axis=0) & w0.any(axis=1)  # hidden neurons with an output and an input
+    expected = [int(w0.sum() - w0[live].sum()), int(w1.sum() - w1[:, live].sum())]
+    assert [layer["idle"] for layer in metrics["idle_synapses"]] == expected
+    assert expected[0] > 0, "the test would prove nothing"
+    assert [layer["live_neurons"] for layer in metrics["idle_synapses"]] == [
+        int(live.sum()), int(w1[:, live].any(axis=1).sum())]
+    out = capsys.readouterr().out
+    assert f"note: layer 0: {expected[0]} of {int(w0.sum())}" in out
+    assert "gradr-lava strip-idle" in out

@@ -38,6 +38,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"connectivity (nonzero 8-bit weights / all weights): "
               f"{100 * last['connectivity']:.2f}%")
     print(f"wrote {result.netx_path}, {args.out / 'metrics.json'}")
+    idle = [layer for layer in metrics.get("idle_synapses", []) if layer["idle"]]
+    if idle:
+        per_layer = ", ".join(f"layer {layer['index']}: {layer['idle']} of {layer['synapses']}"
+                              for layer in idle)
+        print(f"note: {per_layer} synapses cannot change any output spike (they feed neurons "
+              f"with no path to the output or leave neurons that never spike); `gradr-lava "
+              f"strip-idle {result.netx_path} OUT.net` writes the network without them")
     budget = metrics.get("core_budget")
     if budget is not None:
         targets = ", ".join(f"layer {layer['index']} {100 * layer['target_connectivity']:.1f}%"
