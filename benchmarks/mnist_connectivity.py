@@ -64,8 +64,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 DEFAULT_RESULTS = REPO / "docs" / "figures" / "mnist_matched"
 VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gradr-ft", "stds",
-            "deepr", "magnitude-early", "gradr-crossing-early", "magnitude-constlr",
-            "gradr-crossing-constlr")
+            "deepr", "magnitude-early", "gradr-crossing-early", "dense-constlr",
+            "magnitude-constlr", "gradr-crossing-constlr", "gradr-constlr", "stds-constlr")
 LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
           "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
@@ -73,7 +73,10 @@ LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "magnitude-early": "magnitude pruning, ramp in the first half",
           "gradr-crossing-early": "Grad R crossing, ramp in the first half",
           "magnitude-constlr": "magnitude pruning, constant learning rate",
-          "gradr-crossing-constlr": "Grad R crossing, constant learning rate"}
+          "gradr-crossing-constlr": "Grad R crossing, constant learning rate",
+          "dense-constlr": "dense, constant learning rate",
+          "gradr-constlr": "Grad R (deployed count), constant learning rate",
+          "stds-constlr": "STDS, constant learning rate"}
 # the ramp of the *-early variants: over the first half of training instead of (0, 0.75), so
 # that the final topology trains (and Grad R rewires) at up to half the peak learning rate
 # instead of 13% of it (cosine schedule)
@@ -120,8 +123,8 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, dict[int, float] | No
     runs = []
     for seed in args.seeds:
         for variant in args.variants:
-            if variant == "dense":
-                runs.append((f"dense-s{seed}", variant, None, seed))
+            if variant in ("dense", "dense-constlr"):
+                runs.append((f"{variant}-s{seed}", variant, None, seed))
                 continue
             for point in args.points:
                 runs.append((f"{variant}-{point}-s{seed}", variant, POINTS[point], seed))
@@ -305,7 +308,8 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
     markers = {"dense": "s", "magnitude": "v", "gradr-crossing": "X", "gradr": "o",
                "gradr-float": "P", "gradr-ft": "D", "stds": "*", "deepr": "^",
                "magnitude-early": "1", "gradr-crossing-early": "2", "magnitude-constlr": "3",
-               "gradr-crossing-constlr": "4"}
+               "gradr-crossing-constlr": "4", "dense-constlr": "8", "gradr-constlr": "p",
+               "stds-constlr": "h"}
     assert set(markers) == set(VARIANTS), "every variant needs a marker"
     for variant in VARIANTS:
         points = [r for r in rows if r["variant"] == variant]
