@@ -173,9 +173,9 @@ def map_network(
     result = []
     for layer in layers:
         if layer.index in mapped:
-            m = mapped[layer.index]
-            m = dataclasses.replace(m, idle_synapses=idle[m.index].idle if m.index in idle else 0)
-            result.append(_with_fan_out(m, fan_out[layer.index]))
+            result.append(dataclasses.replace(
+                mapped[layer.index], fan_out_synapses=fan_out[layer.index],
+                idle_synapses=idle[layer.index].idle if layer.index in idle else 0))
         else:
             result.append(empty_layer(layer.index, layer.kind, profile))
     if refine_bounds:
@@ -268,8 +268,3 @@ def _check_recurrent_out(m: LayerMapping, profile: HardwareProfile, label: str) 
             f"{label}: recurrent connections need {worst} output axons on one core (limit "
             f"{profile.output_axons_per_core}); prune the recurrent weights"
         )
-
-
-def _with_fan_out(m: LayerMapping, fan_out: int) -> LayerMapping:
-    return dataclasses.replace(m, fan_out_synapses=fan_out)
-

@@ -92,11 +92,12 @@ def _reach(network: NetxNetwork) -> dict[int, _Reach]:
         if previous is None or previous.shape[0] != nonzero.shape[1]:
             previous = np.ones(nonzero.shape[1], dtype=bool)  # the input, or not ours to judge
         pre_spikes[layer.index] = previous
-        bias = getattr(layer, "bias", None)
-        driven = (np.ones(nonzero.shape[0], dtype=bool)  # a scalar or odd bias may drive all
-                  if bias is not None and np.size(bias) != nonzero.shape[0]
-                  else np.zeros(nonzero.shape[0], dtype=bool) if bias is None
-                  else np.ravel(bias) != 0)
+        if layer.bias is None:
+            driven = np.zeros(nonzero.shape[0], dtype=bool)
+        elif np.size(layer.bias) == nonzero.shape[0]:
+            driven = np.ravel(layer.bias) != 0
+        else:  # a scalar or odd-shaped bias: it may drive every neuron
+            driven = np.ones(nonzero.shape[0], dtype=bool)
         previous = spikes[layer.index] = nonzero[:, previous].any(axis=1) | driven
     # backward: which neurons of each dense layer reach the output
     result: dict[int, _Reach] = {}
@@ -126,16 +127,17 @@ def idle_synapses(network: NetxNetwork) -> dict[int, IdleSynapses]:
     Layers outside a dense chain are absent from the result. The last layer of the network
     is the output: all its neurons that can spike count as reaching it.
     """
-    result = {}
-    for index, r in _reach(network).items():
-        live = r.live
-        result[index] = IdleSynapses(
-            layer=index, synapses=int(r.nonzero.sum()),
-            to_dead_ends=int(r.nonzero[~live].sum()),
-            from_silent=int(r.nonzero[live][:, ~r.pre_spikes].sum()),
-            dead_end_neurons=int(r.nonzero[~live].any(axis=1).sum()),
-            silent_neurons=int((~r.spikes).sum()), live_neurons=int(live.sum()))
-    return result
+    return {index: _counts(index, r) for index, r in _reach(network).items()}
+
+
+def _counts(index: int, r: _Reach) -> IdleSynapses:
+    live = r.live
+    return IdleSynapses(
+        layer=index, synapses=int(r.nonzero.sum()),
+        to_dead_ends=int(r.nonzero[~live].sum()),
+        from_silent=int(r.nonzero[live][:, ~r.pre_spikes].sum()),
+        dead_end_neurons=int(r.nonzero[~live].any(axis=1).sum()),
+        silent_neurons=int((~r.spikes).sum()), live_neurons=int(live.sum()))
 
 
 def strip_idle(source: str | Path, destination: str | Path) -> dict[int, IdleSynapses]:
@@ -150,9 +152,8 @@ def strip_idle(source: str | Path, destination: str | Path) -> dict[int, IdleSyn
     Raises:
         InputError: ``source`` is not a readable netx file.
     """
-    network = read_netx(source)
-    idle = idle_synapses(network)
-    useful = useful_synapses(network)
+    reach = _reach(read_netx(source))
+    idle = {index: _counts(index, r) for index, r in reach.items()}
     with atomic_path(destination) as tmp:
         shutil.copyfile(source, tmp)
         with h5py.File(tmp, "r+") as handle:
@@ -163,5 +164,5 @@ def strip_idle(source: str | Path, destination: str | Path) -> dict[int, IdleSyn
                 weight = stored[()]
                 # in place: same shape, type, chunks and filters (a new dataset would leave
                 # the old one's space unreclaimed in the file)
-                stored[...] = np.where(useful[index].reshape(weight.shape), weight, 0)
+                stored[...] = np.where(reach[index].useful.reshape(weight.shape), weight, 0)
     return idle
