@@ -28,17 +28,22 @@ Variants (``--variants``):
 - ``magnitude-early``, ``gradr-crossing-early``: those two with the ramp over the first half of
   training instead of the first three quarters, so that the final topology trains at a higher
   learning rate (a test of why Grad R does not beat magnitude pruning at the 1.3% point);
-- ``magnitude-constlr``, ``gradr-crossing-constlr``: the model's recipe with a constant
-  learning rate instead of its cosine schedule (issue 3's 8-epoch runs, constant rate and rate
-  input, reached 96.83% at 1.32% with magnitude pruning).
+- ``magnitude-idle``: magnitude pruning that drops first, at every mask update, the synapses
+  that cannot change an output spike (``--prune-idle-first``): plain magnitude pruning spends
+  ~13% of layer 0's budget at 1.3% on hidden neurons with no outgoing synapse;
+- ``<variant>-constlr`` (``dense``, ``magnitude``, ``magnitude-idle``, ``gradr-crossing``,
+  ``gradr``, ``stds``): the model's recipe with a constant learning rate instead of its cosine
+  schedule (issue 3's 8-epoch runs, constant rate and rate input, reached 96.83% at 1.32% with
+  magnitude pruning).
 
 Long and interruptible by design. Each run trains in ``--out/<model>/<run>`` (resumed from its
 checkpoint when interrupted); when it is finished and evaluated, its result is written to
 ``--results/<run>.json`` and, with ``--commit``, committed to git at once, so a new machine
 (a fresh clone) skips every finished run. Runs are ordered seed by seed, so one seed of every
 variant is complete first. ``--report`` only aggregates what is finished: a table (mean and
-spread over seeds) and a plot, written beside the results folder under its name
-(``docs/figures/mnist_matched.{json,png}`` for the default folder).
+spread over seeds) and a plot (one panel per matched point, every seed a dot), written beside
+the results folder under its name (``docs/figures/mnist_matched.{json,png}`` for the default
+folder).
 
     python benchmarks/mnist_connectivity.py --commit            # all of it, hours
     python benchmarks/mnist_connectivity.py --report --markdown docs/figures/mnist_matched.md
@@ -65,7 +70,8 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 DEFAULT_RESULTS = REPO / "docs" / "figures" / "mnist_matched"
 VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gradr-ft", "stds",
             "deepr", "magnitude-early", "gradr-crossing-early", "dense-constlr",
-            "magnitude-constlr", "gradr-crossing-constlr", "gradr-constlr", "stds-constlr")
+            "magnitude-constlr", "gradr-crossing-constlr", "gradr-constlr", "stds-constlr",
+            "magnitude-idle", "magnitude-idle-constlr")
 LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
           "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
@@ -76,7 +82,9 @@ LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "gradr-crossing-constlr": "Grad R crossing, constant learning rate",
           "dense-constlr": "dense, constant learning rate",
           "gradr-constlr": "Grad R (deployed count), constant learning rate",
-          "stds-constlr": "STDS, constant learning rate"}
+          "stds-constlr": "STDS, constant learning rate",
+          "magnitude-idle": "magnitude pruning, idle synapses first",
+          "magnitude-idle-constlr": "magnitude pruning, idle synapses first, constant rate"}
 # the ramp of the *-early variants: over the first half of training instead of (0, 0.75), so
 # that the final topology trains (and Grad R rewires) at up to half the peak learning rate
 # instead of 13% of it (cosine schedule)
@@ -89,6 +97,9 @@ def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, A
         return {}
     if variant == "magnitude":
         return {"prune": "magnitude", "target_connectivity": target}
+    if variant == "magnitude-idle":
+        return {"prune": "magnitude", "target_connectivity": target,
+                "pruner_options": {"idle_first": True}}
     if variant == "gradr":
         return {"prune": "gradr", "target_connectivity": target, "gradr_shift": "all"}
     if variant == "gradr-crossing":
@@ -277,7 +288,7 @@ def markdown(table: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for t in table:
         spec = t["target_connectivity"]
-        target = "-" if spec is None else " / ".join(
+        target = "-" if spec is None else f"{point_name(spec)}: " + " / ".join(
             f"{100 * value:g}%" for _, value in sorted(spec.items()))
         lines.append(
             f"| {LABELS[t['variant']]} | {target} | {len(t['seeds'])} | "
@@ -298,44 +309,66 @@ def markdown(table: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def point_name(target: dict[str, float] | None) -> str:
+    """The ``POINTS`` name of a result's per-layer targets (JSON keys), or "dense"."""
+    if target is None:
+        return "dense"
+    for name, spec in POINTS.items():
+        if {str(layer): value for layer, value in spec.items()} == target:
+            return name
+    return " / ".join(f"{100 * value:g}%" for _, value in sorted(target.items()))
+
+
 def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) -> None:
+    """One panel per matched point: every seed's Lava accuracy per variant (dots), the mean
+    (bar) and the seed range; the dense networks' accuracy as a note in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    markers = {"dense": "s", "magnitude": "v", "gradr-crossing": "X", "gradr": "o",
-               "gradr-float": "P", "gradr-ft": "D", "stds": "*", "deepr": "^",
-               "magnitude-early": "1", "gradr-crossing-early": "2", "magnitude-constlr": "3",
-               "gradr-crossing-constlr": "4", "dense-constlr": "8", "gradr-constlr": "p",
-               "stds-constlr": "h"}
-    assert set(markers) == set(VARIANTS), "every variant needs a marker"
-    for variant in VARIANTS:
-        points = [r for r in rows if r["variant"] == variant]
-        if not points:
-            continue
-        ax.scatter([100 * r["connectivity"] for r in points],
-                   [100 * r["lava_accuracy"] for r in points], marker=markers[variant],
-                   alpha=0.35, s=20)
-        means = [t for t in table if t["variant"] == variant]
-        below = [100 * (t["lava_accuracy_mean"] - t["lava_accuracy_min"]) for t in means]
-        above = [100 * (t["lava_accuracy_max"] - t["lava_accuracy_mean"]) for t in means]
-        ax.errorbar([100 * t["connectivity_mean"] for t in means],
-                    [100 * t["lava_accuracy_mean"] for t in means], yerr=[below, above],
-                    fmt=markers[variant], capsize=3, markersize=7, label=LABELS[variant])
-    ax.set_xscale("log")
-    ax.set_xlim(0.8, 100)
-    accuracies = [100 * r["lava_accuracy"] for r in rows]
-    ax.set_ylim(min(accuracies) - 1.0, min(100.0, max(accuracies) + 0.5))  # never past 100%
+    points = sorted({point_name(r["target_connectivity"]) for r in rows} - {"dense"},
+                    key=lambda name: -statistics.fmean(
+                        r["connectivity"] for r in rows
+                        if point_name(r["target_connectivity"]) == name))
+    if not points:
+        return
+    counts = [len({t["variant"] for t in table if point_name(t["target_connectivity"]) == p})
+              for p in points]
+    fig, axes = plt.subplots(1, len(points), figsize=(2.4 + 0.75 * sum(counts), 4.6),
+                             squeeze=False, gridspec_kw={"width_ratios": [c + 1 for c in counts]})
+    for ax, point in zip(axes[0], points, strict=True):
+        here = [t for t in table if point_name(t["target_connectivity"]) == point]
+        here.sort(key=lambda t: VARIANTS.index(t["variant"]))
+        for x, t in enumerate(here):
+            seeds = [100 * r["lava_accuracy"] for r in rows if r["variant"] == t["variant"]
+                     and point_name(r["target_connectivity"]) == point]
+            mean = 100 * t["lava_accuracy_mean"]
+            colour = "tab:orange" if t["variant"].startswith("magnitude") else (
+                "tab:purple" if t["variant"].startswith("stds") else "tab:blue")
+            ax.errorbar([x], [mean], yerr=[[mean - min(seeds)], [max(seeds) - mean]],
+                        fmt="_", markersize=16, capsize=4, color=colour)
+            ax.scatter([x] * len(seeds), seeds, s=14, color=colour, alpha=0.6)
+            ax.annotate(f"{mean:.2f}\nn={len(seeds)}", (x, max(seeds)), xytext=(0, 4),
+                        textcoords="offset points", ha="center", fontsize=6.5)
+        connectivity = statistics.fmean(t["connectivity_mean"] for t in here)
+        ax.set_xticks(range(len(here)), [t["variant"] for t in here], rotation=60,
+                      ha="right", fontsize=7)
+        ax.set_xlim(-0.6, len(here) - 0.4)
+        values = [100 * r["lava_accuracy"] for r in rows
+                  if point_name(r["target_connectivity"]) == point]
+        low, high = min(values), max(values)
+        pad = max(0.1, 0.1 * (high - low))
+        ax.set_ylim(low - pad, high + 2.5 * pad)  # room for the labels above the dots
+        ax.set_title(f"{point}: {100 * connectivity:.2f}% connectivity", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel(f"accuracy in Lava, {rows[0]['lava_samples']:,} MNIST test images (%)")
+    dense = [t for t in table if t["target_connectivity"] is None]
+    note = "; ".join(f"{t['variant']} {100 * t['lava_accuracy_mean']:.2f}% "
+                     f"(n={len(t['seeds'])})" for t in dense)
     epochs = "/".join(str(e) for e in sorted({r["epochs"] for r in rows}))
-    models = ", ".join(sorted({r["model"] for r in rows}))
-    samples = "/".join(f"{n:,}" for n in sorted({r["lava_samples"] for r in rows}))
-    ax.set(xlabel="connectivity: nonzero 8-bit weights (%)",
-           ylabel=f"accuracy in Lava, {samples} MNIST test images (%)",
-           title=f"MNIST 2FC ({models}), {epochs} epochs\n(bars: seed range)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    fig.suptitle(f"MNIST 2FC ({rows[0]['model']}), {epochs} epochs; dots: seeds, bars: mean "
+                 f"and seed range\n{note}", fontsize=9)
     save_figure(fig, path)
 
 

@@ -42,8 +42,9 @@ class Pruning:
             (``{"count_zero_weights": "false"}``), and how the budget is split.
         options: the pruners' own options that have no flag, as
             :func:`gradr_lava.rewiring.make_pruner` takes them: Deep R's ``temperature``,
-            ``soft``, ``l1``; magnitude's ``prune_every``; ``regrow_theta``; Grad R paper
-            mode's ``adam_bias_correction``.
+            ``soft``, ``l1``; magnitude's ``prune_every`` and ``idle_first``
+            (``--prune-idle-first``); ``regrow_theta``; Grad R paper mode's
+            ``adam_bias_correction``.
         prune_ramp: ``(start, end)`` fractions of training over which connectivity ramps
             down to the target (magnitude, stds, Grad R schedule mode; default (0, 0.75)).
     """

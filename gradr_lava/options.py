@@ -20,7 +20,7 @@ PRUNER_KEYWORDS = {"mode": "gradr_mode", "finetune": "gradr_finetune", "count": 
                    "shrink": "gradr_shift", "schedule": "prune_ramp"}
 # make_pruner's options that have no command-line flag (gradr_lava.Pruning.options)
 PRUNER_OPTIONS = frozenset({"temperature", "soft", "l1", "prune_every", "regrow_theta",
-                            "adam_bias_correction"})
+                            "adam_bias_correction", "idle_first"})
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class TrainOptions:
     hardware_overrides: dict[str, str] = field(default_factory=dict)  # profile constants to change
     budget_allocation: str = "budget-aware"  # or "uniform" (the baseline)
     # the pruners' options without a flag (gradr_lava.Pruning.options): temperature, soft, l1,
-    # prune_every, regrow_theta, adam_bias_correction (gradr_lava.rewiring.make_pruner)
+    # prune_every, regrow_theta, adam_bias_correction, idle_first (make_pruner)
     pruner_options: dict[str, Any] = field(default_factory=dict)
     engine: str = "auto"  # auto | fast | slayer (gradr_lava.network.select_engine)
     device: str = "auto"  # auto | cpu | cuda (gradr_lava.distributed.resolve_device)

@@ -95,3 +95,68 @@ def test_count_shift_leaves_exactly_the_requested_count_present(values, fraction
     assert int(((theta - shift) > 0).sum()) == count
     if int((theta > 0).sum()) == count:
         assert shift == 0.0
+
+
+def test_keep_largest_drops_entries_that_are_not_useful_first():
+    value = torch.tensor([5.0, 4.0, 3.0, 2.0])
+    mask = torch.ones(4)
+    useful = torch.tensor([True, False, True, True])
+    assert torch.equal(keep_largest(value, mask, 3, useful), torch.tensor([1.0, 0.0, 1.0, 1.0]))
+    assert torch.equal(keep_largest(value, mask, 2, useful), torch.tensor([1.0, 0.0, 1.0, 0.0]))
+
+
+_TRAP_INPUTS = 1.0 + torch.arange(12.0) / 12 + torch.arange(10.0)[:, None] / 1000
+
+
+def _pruned_trap(idle_first: bool) -> list[torch.Tensor]:
+    """A 12-10-3 chain whose hidden neurons 0 and 1 have the largest inputs but the smallest
+    outputs: magnitude pruning drops their outputs first and, unless told, keeps their inputs.
+    Returns the final (out, in) masks; the weights do not train (lr 0)."""
+    net = torch.nn.Sequential(slayer.block.cuba.Dense(NEURON, 12, 10),
+                              slayer.block.cuba.Dense(NEURON, 10, 3))
+    pruner = make_pruner("magnitude", target_connectivity={0: 0.2, 1: 0.6}, total_steps=40,
+                         prune_every=2, idle_first=idle_first)
+    pruner.attach(net)
+    v0, v1 = (hidden_parameter(block.synapse) for block in net)
+    with torch.no_grad():
+        # sized by column, so that no hidden neuron loses all its inputs before the end
+        v0.copy_(_TRAP_INPUTS.reshape(v0.shape))
+        v0[:2] += 5.0
+        v1.copy_(torch.linspace(1.0, 2.0, 30).reshape(v1.shape))
+        v1[:, :2] = torch.linspace(0.01, 0.06, 6).reshape(3, 2, 1, 1, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
+    for _ in range(40):
+        pruner.after_step(optimizer)
+    return [block.synapse.weight.detach().reshape(block.synapse.weight.shape[:2]) != 0
+            for block in net]
+
+
+def test_idle_first_spends_the_budget_on_neurons_that_reach_the_output():
+    from gradr_deploy.netx import useful_in_chain
+
+    for idle_first in (False, True):
+        masks = _pruned_trap(idle_first)
+        assert [int(m.sum()) for m in masks] == [24, 18]  # both meet the targets
+        assert not masks[1][:, :2].any()  # hidden neurons 0, 1 lost every output
+        useful = useful_in_chain([m.numpy() for m in masks])
+        idle = int(masks[0].sum()) - int(useful[0].sum())
+        if idle_first:
+            assert idle == 0
+            # the 24 kept are the largest inputs of the live hidden neurons 2..9
+            assert masks[0][2:, 9:].all()
+        else:
+            assert idle == 24  # every kept input feeds a dead end
+
+
+def test_idle_first_needs_a_chain_of_dense_layers():
+    conv = torch.nn.Sequential(slayer.block.cuba.Conv(NEURON, 2, 3, 3))
+    pruner = make_pruner("magnitude", target_connectivity=0.5, total_steps=10, idle_first=True)
+    with pytest.raises(RewiringError, match="needs dense layers; layer 0"):
+        pruner.attach(conv)
+    apart = torch.nn.Sequential(slayer.block.cuba.Dense(NEURON, 12, 10),
+                                slayer.block.cuba.Dense(NEURON, 8, 3))
+    pruner = make_pruner("magnitude", target_connectivity=0.5, total_steps=10, idle_first=True)
+    with pytest.raises(RewiringError, match=r"layer 1 .* takes 8 inputs, layer 0 has 10"):
+        pruner.attach(apart)
+    with pytest.raises(RewiringError, match="does not use"):
+        make_pruner("gradr", target_connectivity=0.5, total_steps=10, idle_first=True)

@@ -119,3 +119,27 @@ def test_prune_ramp_errors_name_the_flag(tmp_path: Path, capsys: pytest.CaptureF
         code = exc.code
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_prune_idle_first_leaves_fewer_idle_synapses_at_the_same_connectivity(
+        tmp_path: Path) -> None:
+    flags = ("--epochs", "2", "--prune", "magnitude", "--target-connectivity", "0=0.1,1=0.1")
+    code, plain = _train(tmp_path / "plain", *flags)
+    assert code == 0
+    code, first = _train(tmp_path / "first", *flags, "--prune-idle-first")
+    assert code == 0
+    assert first["prune"]["pruner_options"] == {"idle_first": True}
+    assert first["history"][-1]["connectivity"] == pytest.approx(
+        plain["history"][-1]["connectivity"], abs=2e-3)
+    idle_plain, idle_first = (metrics["idle_synapses"][0]["idle"] for metrics in (plain, first))
+    assert idle_plain > 100, "the test would prove nothing"
+    assert idle_first < idle_plain / 4
+    assert first["idle_synapses"][0]["live_neurons"] >= plain["idle_synapses"][0]["live_neurons"]
+
+
+def test_prune_idle_first_is_a_magnitude_option(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _train(tmp_path, "--epochs", "1", "--prune", "gradr", "--target-connectivity",
+                     "0.2", "--prune-idle-first")
+    assert code == 2
+    assert "does not use --prune-idle-first" in capsys.readouterr().err

@@ -55,6 +55,7 @@ from gradr_deploy.netx.reachability import (
     IdleSynapses,
     idle_synapses,
     strip_idle,
+    useful_in_chain,
     useful_synapses,
 )
 from gradr_deploy.netx.read import read_netx
@@ -73,5 +74,6 @@ __all__ = [
     "IdleSynapses", "InputLayer", "Layer", "NetxNetwork", "Neuron", "PoolLayer",
     "RecurrentDenseLayer",
     "SignMode", "UnpoolLayer", "WeightFormat", "delay_bits", "dense_delays", "dense_network",
-    "idle_synapses", "read_netx", "strip_idle", "useful_synapses", "weight_format",
+    "idle_synapses", "read_netx", "strip_idle", "useful_in_chain", "useful_synapses",
+    "weight_format",
 ]

@@ -77,41 +77,84 @@ class _Reach:
         return self.nonzero & self.live[:, None] & self.pre_spikes[None, :]
 
 
+def _chain_reach(nonzero: list[np.ndarray], driven: list[np.ndarray]) -> list[_Reach]:
+    """Forward (which neurons can spike) then backward (which reach the last layer) through
+    one chain: layer k's ``(out, in)`` nonzero mask feeds layer k+1 (shapes already checked);
+    ``driven[k]``: layer k's neurons a bias can drive."""
+    pre_spikes, spikes = [], []
+    previous = np.ones(nonzero[0].shape[1], dtype=bool)  # the chain's input can spike
+    for mask, bias in zip(nonzero, driven, strict=True):
+        pre_spikes.append(previous)
+        previous = mask[:, previous].any(axis=1) | bias
+        spikes.append(previous)
+    result: list[_Reach] = []
+    reaches = np.ones(nonzero[-1].shape[0], dtype=bool)  # the chain's last layer is its output
+    for k in reversed(range(len(nonzero))):
+        result.append(_Reach(nonzero[k], pre_spikes[k], spikes[k], reaches))
+        reaches = result[-1].useful.any(axis=0)
+    return result[::-1]
+
+
+def useful_in_chain(nonzero: list[np.ndarray],
+                    driven: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
+    """The synapses that can change an output spike, in one chain of dense layers.
+
+    Args:
+        nonzero: per layer, in order, its ``(out, in)`` boolean mask of nonzero synapses;
+            layer k's ``out`` neurons are layer k+1's ``in`` neurons, the last layer is the
+            output and the first layer's inputs are taken to spike.
+        driven: per layer, an ``(out,)`` mask of the neurons a bias can drive (None: none).
+
+    Returns:
+        Per layer, an ``(out, in)`` boolean mask: True where the synapse can change an output
+        spike (it is nonzero, leaves a neuron that can spike and feeds one that reaches the
+        output).
+
+    Raises:
+        ValueError: the shapes do not chain.
+    """
+    if not nonzero:
+        return []
+    for k in range(1, len(nonzero)):
+        if nonzero[k].shape[1] != nonzero[k - 1].shape[0]:
+            raise ValueError(f"layer {k} has {nonzero[k].shape[1]} inputs but layer {k - 1} "
+                             f"has {nonzero[k - 1].shape[0]} neurons: not a chain")
+    biases = [np.zeros(m.shape[0], dtype=bool) if b is None else np.asarray(b, dtype=bool)
+              for m, b in zip(nonzero, driven or [None] * len(nonzero), strict=True)]
+    return [r.useful for r in _chain_reach([np.asarray(m, dtype=bool) for m in nonzero],
+                                           biases)]
+
+
+def _driven(layer: DenseLayer, neurons: int) -> np.ndarray:
+    if layer.bias is None:
+        return np.zeros(neurons, dtype=bool)
+    if np.size(layer.bias) == neurons:
+        return np.ravel(layer.bias) != 0
+    return np.ones(neurons, dtype=bool)  # a scalar or odd-shaped bias may drive every neuron
+
+
 def _reach(network: NetxNetwork) -> dict[int, _Reach]:
-    chain = [layer for layer in network.layers if not isinstance(layer, FlattenLayer)]
-    dense = {layer.index: layer.weight_matrix() != 0 for layer in chain if _is_plain_dense(layer)}
-    # forward: which input and which own neurons of each dense layer can ever spike
-    pre_spikes: dict[int, np.ndarray] = {}
-    spikes: dict[int, np.ndarray] = {}
-    previous: np.ndarray | None = None
-    for layer in chain:
-        if layer.index not in dense:
-            previous = None
+    # split the layers into chains: runs of plain dense layers whose shapes follow on
+    chains: list[list[tuple[int, np.ndarray, np.ndarray]]] = []
+    current: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for layer in network.layers:
+        if isinstance(layer, FlattenLayer):
             continue
-        nonzero = dense[layer.index]
-        if previous is None or previous.shape[0] != nonzero.shape[1]:
-            previous = np.ones(nonzero.shape[1], dtype=bool)  # the input, or not ours to judge
-        pre_spikes[layer.index] = previous
-        if layer.bias is None:
-            driven = np.zeros(nonzero.shape[0], dtype=bool)
-        elif np.size(layer.bias) == nonzero.shape[0]:
-            driven = np.ravel(layer.bias) != 0
-        else:  # a scalar or odd-shaped bias: it may drive every neuron
-            driven = np.ones(nonzero.shape[0], dtype=bool)
-        previous = spikes[layer.index] = nonzero[:, previous].any(axis=1) | driven
-    # backward: which neurons of each dense layer reach the output
+        if not _is_plain_dense(layer):
+            chains.append(current)
+            current = []
+            continue
+        mask = layer.weight_matrix() != 0
+        if current and current[-1][1].shape[0] != mask.shape[1]:  # not ours to judge
+            chains.append(current)
+            current = []
+        current.append((layer.index, mask, _driven(layer, mask.shape[0])))
+    chains.append(current)
     result: dict[int, _Reach] = {}
-    reaches: np.ndarray | None = None  # which outputs of this layer the next layer passes on
-    for layer in reversed(chain):
-        if layer.index not in dense:
-            reaches = None
-            continue
-        nonzero = dense[layer.index]
-        if reaches is None or reaches.shape[0] != nonzero.shape[0]:
-            reaches = np.ones(nonzero.shape[0], dtype=bool)
-        result[layer.index] = _Reach(nonzero, pre_spikes[layer.index], spikes[layer.index],
-                                     reaches)
-        reaches = result[layer.index].useful.any(axis=0)
+    for chain in chains:
+        if chain:
+            reach = _chain_reach([m for _, m, _ in chain], [d for _, _, d in chain])
+            result.update(zip([index for index, _, _ in chain], reach, strict=True))
     return dict(sorted(result.items()))
 
 

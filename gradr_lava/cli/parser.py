@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "the rest trains the final topology. With a cosine learning rate an "
                        "earlier end (0,0.5) leaves it a higher rate (docs/results.md, "
                        "section 6)")
+    prune.add_argument("--prune-idle-first", action="store_true",
+                       help="magnitude: at every mask update drop first the synapses that "
+                       "cannot change an output spike (into hidden neurons with no outgoing "
+                       "synapse left, out of neurons with no input left), so the budget goes "
+                       "to live neurons; needs a chain of dense layers (docs/rewiring.md)")
     fit = train.add_argument_group("training to a core budget (hardware-aware rewiring)")
     fit.add_argument("--fit-cores", type=_positive_int, metavar="N",
                      help="derive per-layer connectivity targets so the network fits N cores, "

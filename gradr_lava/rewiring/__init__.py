@@ -51,7 +51,7 @@ _OPTIONS: dict[str, tuple[type[RewiringPruner], frozenset[str]]] = {
     "deepr": (DeepR, frozenset({"target_connectivity", "l1", "temperature", "soft",
                                 "regrow_theta"})),
     "magnitude": (GradualMagnitude, frozenset({"target_connectivity", "total_steps",
-                                               "schedule", "prune_every"})),
+                                               "schedule", "prune_every", "idle_first"})),
     "stds": (STDS, frozenset({"target_connectivity", "total_steps", "schedule", "count"})),
 }
 METHODS = tuple(_OPTIONS)
@@ -74,6 +74,7 @@ def make_pruner(
     adam_bias_correction: bool | None = None,
     count: str | None = None,
     shrink: bool | None = None,
+    idle_first: bool | None = None,
     seed: int = 0,
 ) -> Pruner:
     """Build the pruner for ``method``; an option a method does not use is an error, not ignored.
@@ -105,6 +106,10 @@ def make_pruner(
         shrink: gradr schedule mode: True (default) moves every theta by the shift, as the
             paper's prior drifts every theta; False moves only the connections that cross the
             boundary (leave or regrow), so kept weights keep their size.
+        idle_first: magnitude: at every mask update drop first the synapses that cannot
+            change an output spike (into neurons with no outgoing synapse left, out of neurons
+            with no input left), so the budget goes to live neurons (default False; needs a
+            chain of dense layers).
         seed: seeds every random choice a pruner makes (its own generator, not torch's global).
 
     Raises:
@@ -121,6 +126,7 @@ def make_pruner(
             "finetune": finetune, "l1": l1, "temperature": temperature, "soft": soft,
             "regrow_theta": regrow_theta,
             "adam_bias_correction": adam_bias_correction, "count": count, "shrink": shrink,
+            "idle_first": idle_first,
         }.items()
         if value is not None
     }
