@@ -70,6 +70,9 @@ class TrainingConfig:
     weight_scale: float = 2.0  # slayer's weight initialisation scale
     # "constant", or "cosine": learning_rate * (1 + cos(pi * step / steps)) / 2 over the run
     lr_schedule: str = "constant"
+    # cosine only: the fraction of the run held at learning_rate before the cosine decay starts
+    # (0.75: the rate stays up until the default pruning ramp ends, then anneals to 0)
+    lr_hold: float = 0.0
     # "none", or "affine": random rotation/translation/scale of training images (augment.py)
     augment: str = "none"
 
@@ -152,7 +155,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "features": (1, 65536, True), "channels": (1, 4096, True), "kernel_size": (1, 64, True),
     "stride": (1, 64, True), "padding": (0, 64, True),
     "epochs": (1, 100_000, True), "batch_size": (1, 65_536, True),
-    "learning_rate": (0, 10, False), "weight_scale": (0, 1e3, False),
+    "learning_rate": (0, 10, False), "weight_scale": (0, 1e3, False), "lr_hold": (0, 1, True),
 }
 
 
@@ -218,6 +221,12 @@ def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
     _check(training.lr_schedule in LR_SCHEDULES,
            f"{source} [training].lr_schedule = {training.lr_schedule!r}: use one of "
            f"{', '.join(LR_SCHEDULES)}")
+    _check(training.lr_hold < 1.0,
+           f"{source} [training].lr_hold = {training.lr_hold!r}: the fraction of the run "
+           f"before the decay must be below 1")
+    _check(training.lr_hold == 0.0 or training.lr_schedule == "cosine",
+           f"{source} [training].lr_hold = {training.lr_hold!r} delays the cosine decay: set "
+           f"lr_schedule = \"cosine\" or remove lr_hold")
     return ModelConfig(
         name=str(model.get("name", Path(source).stem)),
         description=str(model.get("description", "")),

@@ -4,6 +4,7 @@ the current one trains, and the learning-rate schedule."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -49,9 +50,22 @@ def encoded(count: int, encode: Callable[[int], torch.Tensor],
             yield current
 
 
-def lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str,
-                  total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-step learning-rate schedule: constant, or cosine from the config's rate to 0."""
-    if schedule == "cosine":
+def lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int,
+                 hold: float = 0.0) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning-rate schedule: constant, or cosine from the config's rate to 0.
+
+    ``hold`` (cosine only): the fraction of ``total_steps`` at the full rate before the cosine
+    decay, which then runs over the remaining steps.
+    """
+    if schedule == "cosine" and hold > 0.0:
+        held = round(hold * total_steps)
+        decay = max(1, total_steps - held)
+
+        def factor(step: int) -> float:
+            return 1.0 if step < held else (1.0 + math.cos(math.pi * min(
+                1.0, (step - held) / decay))) / 2.0
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if schedule == "cosine":  # hold 0 keeps torch's scheduler: runs before lr_hold resume
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)

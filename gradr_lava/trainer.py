@@ -92,7 +92,8 @@ class Trainer:
             self.network.parameters(), lr=self.config.training.learning_rate
         )
         self.scheduler = lr_scheduler(
-            self.optimizer, self.config.training.lr_schedule, self.total_steps
+            self.optimizer, self.config.training.lr_schedule, self.total_steps,
+            hold=self.config.training.lr_hold,
         )
         self.encoding = make_encoding(self.config)
         self.augment = RandomAffine() if self.config.training.augment == "affine" else None

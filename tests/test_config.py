@@ -39,6 +39,10 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("[input]\ntime_steps=4\n", r"at least one \[\[layers\]\]"),
         ("[[layers]]\ntype='dense'\nfeatures=10\n[training]\nlr_schedule='step'\n",
          "lr_schedule = 'step': use one of constant, cosine"),
+        ("[[layers]]\ntype='dense'\nfeatures=10\n[training]\nlr_hold=0.5\n",
+         r"lr_hold = 0.5 delays the cosine decay: set lr_schedule = \"cosine\""),
+        ("[[layers]]\ntype='dense'\nfeatures=10\n[training]\nlr_schedule='cosine'\nlr_hold=1\n",
+         "lr_hold = 1.0: the fraction of the run before the decay must be below 1"),
         ("[[layers]]\ntype='dense'\nfeatures=10\n[input]\ntime_steps=0\n", "time_steps"),
         ("[[layers]]\ntype='dense'\nfeatures=10\n[neuron]\nvoltage_decay=1.5\n", "voltage_decay"),
         ("[[layers]]\ntype='dense'\nfeatures=8\n[[layers]]\ntype='conv'\nchannels=2\n",
@@ -76,3 +80,24 @@ def test_missing_configs_everywhere_say_where_they_were_looked_for(
     with pytest.raises(InputError, match="no shipped model configs were found") as error:
         load_model_config("digits-mlp")
     assert str(tmp_path / "a") in str(error.value) and str(tmp_path / "b") in str(error.value)
+
+
+def test_lr_hold_keeps_the_rate_then_decays_it_along_a_cosine_to_zero() -> None:
+    import itertools
+    import math
+
+    import torch
+
+    from gradr_lava.epochs import lr_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = lr_scheduler(optimizer, "cosine", 100, hold=0.75)
+    rates = []
+    for _ in range(100):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:75] == [0.1] * 75
+    assert rates[75 + 12] == pytest.approx(0.1 * (1 + math.cos(math.pi * 12 / 25)) / 2)
+    assert all(a > b for a, b in itertools.pairwise(rates[75:]))
+    assert rates[-1] == pytest.approx(0.1 * (1 + math.cos(math.pi * 24 / 25)) / 2)
