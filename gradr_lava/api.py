@@ -42,11 +42,12 @@ class Pruning:
             (``{"count_zero_weights": "false"}``), and how the budget is split.
         options: the pruners' own options that have no flag, as
             :func:`gradr_lava.rewiring.make_pruner` takes them: Deep R's ``temperature``,
-            ``soft``, ``l1``; magnitude's ``prune_every`` and ``idle_first``
-            (``--prune-idle-first``); ``regrow_theta``; Grad R paper mode's
-            ``adam_bias_correction``.
+            ``soft``, ``l1``; magnitude's ``prune_every``; ``regrow_theta``; Grad R paper
+            mode's ``adam_bias_correction``.
         prune_ramp: ``(start, end)`` fractions of training over which connectivity ramps
             down to the target (magnitude, stds, Grad R schedule mode; default (0, 0.75)).
+        prune_idle_first: magnitude: drop first, at every mask update, the synapses that
+            cannot change an output spike (``--prune-idle-first``, ``docs/rewiring.md``).
     """
 
     method: str = "gradr"
@@ -63,6 +64,7 @@ class Pruning:
     budget_allocation: str = "budget-aware"
     options: Mapping[str, Any] = field(default_factory=dict)
     prune_ramp: tuple[float, float] | None = None
+    prune_idle_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,8 @@ def train(model: str | Path | ModelConfig | None = None,
         prune_ramp=None if p.prune_ramp is None else tuple(p.prune_ramp),
         fit_cores=p.fit_cores, fit_chips=p.fit_chips, hardware=p.hardware,
         hardware_overrides=dict(p.override), budget_allocation=p.budget_allocation,
-        pruner_options=dict(p.options), engine=engine, device=device))
+        pruner_options={**p.options, **({"idle_first": True} if p.prune_idle_first else {})},
+        engine=engine, device=device))
     history = metrics.get("history", [])
     return TrainResult(run_dir=out, netx_path=out / MODEL_FILE,
                        test_accuracy=metrics["test_accuracy"],

@@ -17,7 +17,8 @@ CURVES_FILE = "training_curves.png"
 
 # make_pruner's keywords that the trainer (and gradr_lava.Pruning) names otherwise
 PRUNER_KEYWORDS = {"mode": "gradr_mode", "finetune": "gradr_finetune", "count": "gradr_count",
-                   "shrink": "gradr_shift", "schedule": "prune_ramp"}
+                   "shrink": "gradr_shift", "schedule": "prune_ramp",
+                   "idle_first": "prune_idle_first"}
 # make_pruner's options that have no command-line flag (gradr_lava.Pruning.options)
 PRUNER_OPTIONS = frozenset({"temperature", "soft", "l1", "prune_every", "regrow_theta",
                             "adam_bias_correction", "idle_first"})

@@ -31,7 +31,7 @@ def _raise_terminated(signum: int, _frame: object) -> None:
 
 
 # Python keywords whose flag is not the keyword with "-" for "_" (gradr_lava.Pruning(method))
-FLAG_NAMES = {"method": "--prune", "idle_first": "--prune-idle-first"}
+FLAG_NAMES = {"method": "--prune"}
 
 
 def _flag_name(keyword: str) -> str:

@@ -27,7 +27,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             gradr_mode=args.gradr_mode, gradr_count=args.gradr_count,
             gradr_shift=args.gradr_shift, gradr_finetune=args.gradr_finetune,
             prune_ramp=args.prune_ramp,
-            options={"idle_first": True} if args.prune_idle_first else {},
+            prune_idle_first=args.prune_idle_first,
             fit_cores=args.fit_cores, fit_chips=args.fit_chips, hardware=args.hardware,
             override=overrides(args.override), budget_allocation=args.budget_allocation))
     metrics = result.metrics
