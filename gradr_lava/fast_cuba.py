@@ -25,12 +25,15 @@ Shapes: dense input spikes ``(T, N, F)``; conv ``(T, N, C, H, W)``; outputs the 
 
 from __future__ import annotations
 
+import os
+import time
 from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gradr_deploy.errors import InputError
 from gradr_lava.rewiring.stats import slayer_weight_step
 
 _STATE_SCALE = 1 << 12  # slayer's s_scale for CUBA (w_scale 64 << 6): state units per 1.0
@@ -201,13 +204,54 @@ def _neuron_spikes(block: torch.nn.Module, synaptic: torch.Tensor, first: int,
                              float(neuron.scale_rho * _SCALE_RHO_MULT), exact)
 
 
+INT8_GEMM_VARIABLE = "GRADR_LAVA_INT8_GEMM"
+INT8_GEMM_SETTINGS = ("auto", "on", "off")
+
+
+@lru_cache(maxsize=1)
+def int8_gemm_is_used() -> bool:
+    """Whether dense blocks on the CPU use the int8 GEMM (:class:`_GridLinear`).
+
+    Both products are exact, so the choice changes speed only, never a number. Which is faster
+    depends on the CPU: on the x86_64 machine of issue 12's measurements the int8 GEMM was
+    several times faster than float32; on an AVX2-only AMD EPYC (no int8 dot-product
+    instructions) torch 2.13's ``torch._int_mm`` was 25x *slower* (1172 ms against 46 ms for
+    3200x784 @ 784x800 spikes times weights). "auto" (the default) times both once per process
+    on a small product and keeps the faster; ``GRADR_LAVA_INT8_GEMM=on`` / ``off`` decides
+    without timing.
+    """
+    setting = os.environ.get(INT8_GEMM_VARIABLE, "auto").strip().lower() or "auto"
+    if setting not in INT8_GEMM_SETTINGS:
+        raise InputError(f"{INT8_GEMM_VARIABLE}={setting!r} is not a setting; use "
+                         f"{', '.join(INT8_GEMM_SETTINGS)} (or leave it unset: auto)")
+    if setting != "auto":
+        return setting == "on"
+    generator = torch.Generator().manual_seed(0)
+    spikes = torch.randint(0, 2, (512, 784), generator=generator, dtype=torch.int8)
+    grid = torch.randint(-128, 128, (784, 256), generator=generator, dtype=torch.int8)
+    as_float = spikes.float(), grid.float()
+    return _best_seconds(lambda: torch._int_mm(spikes, grid)) < _best_seconds(
+        lambda: torch.mm(*as_float))
+
+
+def _best_seconds(product, repeats: int = 3) -> float:
+    product()  # the first call may allocate or pick a kernel
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        product()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 class _GridLinear(torch.autograd.Function):
     """``x @ weight.T`` for integer ``x`` in [-128, 127] (spikes, graded payloads) and weights
     on slayer's 8-bit grid, on the CPU.
 
     On the grid (multiples of 1/32 in [-4, 127/32]) a weight is an int8 times 1/32, and the
-    input is int8: the product is an exact int8 GEMM with int32 sums, several times faster than
-    float32 here and equal to it bit for bit (both are exact). The backward is the float one.
+    input is int8: the product is an exact int8 GEMM with int32 sums, equal to float32 bit for
+    bit (both are exact); faster than float32 only on CPUs with int8 dot-product instructions
+    (:func:`int8_gemm_is_used`). The backward is the float one.
     """
 
     @staticmethod
@@ -261,7 +305,7 @@ def block_forward(block: torch.nn.Module, x: torch.Tensor,
     steps, batch = active.shape[:2]
     if kind == "dense":
         weight = weight.reshape(weight.shape[0], -1)
-        if exact and active.device.type == "cpu":
+        if exact and active.device.type == "cpu" and int8_gemm_is_used():
             synaptic = _GridLinear.apply(active, weight)
         else:
             synaptic = F.linear(active, weight)

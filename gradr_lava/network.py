@@ -140,6 +140,16 @@ class SpikingNetwork(torch.nn.Module):
             outputs.append(fast_cuba.to_slayer_layout(x))
         return outputs
 
+    def describe_engine(self, device: torch.device) -> dict[str, object]:
+        """The engine, why "auto" fell back (``note``), and on the CPU whether the fast engine's
+        dense products run as int8 GEMMs (``int8_gemm``; either way the numbers are equal)."""
+        found: dict[str, object] = {"name": self.engine}
+        if self.engine_note:
+            found["note"] = self.engine_note
+        if self.engine == "fast" and torch.device(device).type == "cpu":
+            found["int8_gemm"] = fast_cuba.int8_gemm_is_used()
+        return found
+
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         """Input spikes ``(N, F, S)`` -> output spikes ``(N, classes, S)``."""
         return self.forward_layers(spikes)[-1]  # the other layers' outputs are views

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gradr_deploy.errors import InputError
 from gradr_deploy.simulation import lava_compat
 from gradr_lava import fast_cuba
 from gradr_lava.config import load_model_config
@@ -51,14 +52,39 @@ def _compare(block: torch.nn.Module, x: torch.Tensor, integer_input: bool = True
     assert (got_grad - expected_grad).abs().max() <= 1e-5 * scale
 
 
+@pytest.fixture(params=["on", "off"])
+def int8_gemm(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Both CPU products of dense blocks (int8 GEMM, float32), whichever this CPU prefers;
+    counts the int8 GEMMs taken, so a test can see that the setting reached them."""
+    calls = []
+    int_mm = torch._int_mm
+
+    def counted(*args):
+        calls.append(1)
+        return int_mm(*args)
+
+    monkeypatch.setattr(torch, "_int_mm", counted)
+    monkeypatch.setenv(fast_cuba.INT8_GEMM_VARIABLE, request.param)
+    fast_cuba.int8_gemm_is_used.cache_clear()
+    yield request.param, calls
+    fast_cuba.int8_gemm_is_used.cache_clear()
+
+
+def _check_products(int8_gemm: tuple[str, list]) -> None:
+    setting, calls = int8_gemm
+    assert (len(calls) > 0) == (setting == "on")
+
+
 @pytest.mark.parametrize("neuron", NEURONS)
-def test_dense_block_spikes_and_weight_gradients_equal_slayers(neuron: tuple) -> None:
+def test_dense_block_spikes_and_weight_gradients_equal_slayers(neuron: tuple,
+                                                               int8_gemm: tuple) -> None:
     torch.manual_seed(1)
     block = slayer.block.cuba.Dense(_params(*neuron), 120, 60, weight_scale=2,
                                     weight_norm=False)
     x = (torch.rand(8, 120, 24) < 0.3).float()
     x[..., -3:] = 0  # drain steps: the fast path skips silent steps in its GEMMs
     _compare(block, x)
+    _check_products(int8_gemm)
 
 
 @pytest.mark.parametrize("neuron", NEURONS[:2])
@@ -79,7 +105,7 @@ def test_graded_input_off_the_grid_still_matches_slayer() -> None:
     _compare(block, x, integer_input=False)
 
 
-def test_graded_integer_payloads_take_the_exact_int8_path() -> None:
+def test_graded_integer_payloads_take_the_exact_int8_path(int8_gemm: tuple) -> None:
     """Direct input: payloads 0..15 (and a first-layer threshold 15x the model's)."""
     torch.manual_seed(6)
     params = {**_params(*NEURONS[0]), "threshold": 15.0}
@@ -87,6 +113,19 @@ def test_graded_integer_payloads_take_the_exact_int8_path() -> None:
     x = torch.randint(0, 16, (6, 64, 10)).float()
     x[..., -2:] = 0
     _compare(block, x, integer_input=True)
+    _check_products(int8_gemm)
+
+
+def test_the_int8_gemm_setting_is_checked_and_auto_picks_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(fast_cuba.INT8_GEMM_VARIABLE, "fast")
+    fast_cuba.int8_gemm_is_used.cache_clear()
+    with pytest.raises(InputError, match=r"GRADR_LAVA_INT8_GEMM='fast'.*auto, on, off"):
+        fast_cuba.int8_gemm_is_used()
+    monkeypatch.setenv(fast_cuba.INT8_GEMM_VARIABLE, "auto")
+    fast_cuba.int8_gemm_is_used.cache_clear()
+    assert isinstance(fast_cuba.int8_gemm_is_used(), bool)  # timed; either answer is exact
+    fast_cuba.int8_gemm_is_used.cache_clear()
 
 
 def test_input_gradient_matches_slayer_for_hidden_layers() -> None:
