@@ -386,9 +386,11 @@ def markdown(table: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
             f"{100 * t['lava_accuracy_stdev']:.2f} | {t['spike_agreement_min']:.4f} |")
     if rows:
         epochs = sorted({r["epochs"] for r in rows})
+        machines = sorted({r["machine"] for r in rows})
         lines += ["", f"Model `{rows[0]['model']}`, {epochs} epochs, "
                   f"{rows[0]['lava_samples']} MNIST test images in Lava per run; "
-                  f"machine: {rows[0]['machine']}. *useful*: the connectivity counting only "
+                  f"machine{'s' if len(machines) > 1 else ''}: {'; '.join(machines)}. "
+                  "*useful*: the connectivity counting only "
                   "synapses that can change an output spike (the others feed hidden neurons "
                   "with no outgoing synapse, or leave neurons that never spike); *live hidden "
                   "neurons*: of 800, those that can spike and reach the output."]
