@@ -2,7 +2,9 @@
 
 Per image: a rotation uniform in +-30 degrees, a translation uniform in +-15% of the width and
 height, and a scale uniform in [0.85, 1.11] (torchvision's ``RandomAffine(30, (0.15, 0.15),
-(0.85, 1.11))``, without torchvision), about the image centre. Where torchvision samples the
+(0.85, 1.11))``, without torchvision), about the image centre; a model config may narrow or
+widen each range (``[training] affine_degrees``, ``affine_translate``, ``affine_scale_min``,
+``affine_scale_max``). Where torchvision samples the
 nearest pixel by default, this interpolates bilinearly (intensities stay in [0, 1]) and fills
 with 0 outside the image.
 
@@ -23,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gradr_lava.config import TrainingConfig
+
 
 @dataclass(frozen=True)
 class RandomAffine:
@@ -41,6 +45,14 @@ class RandomAffine:
         shift = rng.uniform(-self.translate, self.translate, (samples, 2))
         scale = rng.uniform(*self.scale, samples)
         return np.column_stack([angle, shift, scale]).astype(np.float32)
+
+
+def affine_of(training: TrainingConfig) -> RandomAffine | None:
+    """The augmentation a ``[training]`` table asks for, or ``None`` for ``augment = "none"``."""
+    if training.augment != "affine":
+        return None
+    return RandomAffine(training.affine_degrees, training.affine_translate,
+                        (training.affine_scale_min, training.affine_scale_max))
 
 
 def apply_affine(images: np.ndarray, parameters: np.ndarray) -> np.ndarray:

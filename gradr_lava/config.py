@@ -75,6 +75,12 @@ class TrainingConfig:
     lr_hold: float = 0.0
     # "none", or "affine": random rotation/translation/scale of training images (augment.py)
     augment: str = "none"
+    # affine only: the ranges each image's transform is drawn from; the defaults are the Grad R
+    # authors' (torchvision RandomAffine(30, (0.15, 0.15), (0.85, 1.11)))
+    affine_degrees: float = 30.0  # rotation uniform in +-affine_degrees
+    affine_translate: float = 0.15  # shift uniform in +-this fraction of the width and height
+    affine_scale_min: float = 0.85
+    affine_scale_max: float = 1.11
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,8 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "stride": (1, 64, True), "padding": (0, 64, True),
     "epochs": (1, 100_000, True), "batch_size": (1, 65_536, True),
     "learning_rate": (0, 10, False), "weight_scale": (0, 1e3, False), "lr_hold": (0, 1, True),
+    "affine_degrees": (0, 180, True), "affine_translate": (0, 1, True),
+    "affine_scale_min": (0, 10, False), "affine_scale_max": (0, 10, False),
 }
 
 
@@ -171,6 +179,20 @@ def _check_ranges(section: Any, where: str) -> None:
             and value <= high
         interval = f"{'[' if inclusive else '('}{low:g}, {high:g}]"
         _check(ok, f"{where} {f.name} = {value!r} must be a finite number in {interval}")
+
+
+_AFFINE_KEYS = ("affine_degrees", "affine_translate", "affine_scale_min", "affine_scale_max")
+
+
+def _check_affine(training: TrainingConfig, where: str) -> None:
+    changed = [key for key in _AFFINE_KEYS
+               if getattr(training, key) != getattr(TrainingConfig, key)]
+    _check(training.augment == "affine" or not changed,
+           f"{where} sets {', '.join(changed)} but augment = {training.augment!r}: set "
+           f"augment = \"affine\" or remove {'them' if len(changed) > 1 else 'it'}")
+    _check(training.affine_scale_min <= training.affine_scale_max,
+           f"{where} affine_scale_min = {training.affine_scale_min!r} is above "
+           f"affine_scale_max = {training.affine_scale_max!r}: swap them")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -218,6 +240,7 @@ def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
     _check(training.augment in AUGMENTATIONS,
            f"{source} [training].augment = {training.augment!r}: use one of "
            f"{', '.join(AUGMENTATIONS)}")
+    _check_affine(training, f"{source} [training]")
     _check(training.lr_schedule in LR_SCHEDULES,
            f"{source} [training].lr_schedule = {training.lr_schedule!r}: use one of "
            f"{', '.join(LR_SCHEDULES)}")

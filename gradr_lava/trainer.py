@@ -31,7 +31,7 @@ from gradr_deploy.progress import is_terminal
 from gradr_deploy.simulation.stimulus import present
 from gradr_lava import distributed
 from gradr_lava.allocator import keep_freed_memory
-from gradr_lava.augment import RandomAffine, apply_affine
+from gradr_lava.augment import affine_of, apply_affine
 from gradr_lava.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from gradr_lava.config import (
     DEFAULT_MODELS,
@@ -96,7 +96,7 @@ class Trainer:
             hold=self.config.training.lr_hold,
         )
         self.encoding = make_encoding(self.config)
-        self.augment = RandomAffine() if self.config.training.augment == "affine" else None
+        self.augment = affine_of(self.config.training)
         self.drain_steps = len(self.network.synaptic_blocks)
         self.history: list[dict[str, Any]] = []
         self.start_epoch = 0

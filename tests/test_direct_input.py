@@ -12,7 +12,7 @@ from conftest import TINY_MLP
 
 from gradr_deploy.errors import InputError
 from gradr_deploy.simulation.encoding import DirectEncoding, RateEncoding, encoding_from_dict
-from gradr_lava.augment import RandomAffine, apply_affine
+from gradr_lava.augment import RandomAffine, affine_of, apply_affine
 from gradr_lava.cli import main
 from gradr_lava.config import parse_model_config
 
@@ -46,6 +46,28 @@ def test_config_accepts_direct_input_and_refuses_unknown_values() -> None:
         bad[section][key] = value
         with pytest.raises(InputError, match=allowed):
             parse_model_config(bad, "m.toml")
+
+
+def test_config_sets_the_affine_ranges_and_refuses_them_without_affine() -> None:
+    layers = [{"type": "dense", "features": 10}]
+    narrow = {"augment": "affine", "affine_degrees": 8, "affine_translate": 0.05,
+              "affine_scale_min": 0.95, "affine_scale_max": 1.05}
+    config = parse_model_config({"layers": layers, "training": narrow}, "m.toml")
+    affine = affine_of(config.training)
+    assert affine == RandomAffine(8.0, 0.05, (0.95, 1.05))
+    table = affine.epoch_parameters(seed=0, epoch=0, samples=2000)
+    assert np.abs(table[:, 0]).max() <= math.radians(8) + 1e-6
+    assert np.abs(table[:, 0]).max() > math.radians(7)  # the range is used, not only bounded
+    assert np.abs(table[:, 1:3]).max() <= 0.05 + 1e-6
+    assert 0.95 <= table[:, 3].min() and table[:, 3].max() <= 1.05
+    assert affine_of(parse_model_config({"layers": layers}, "m.toml").training) is None
+    for training, message in (
+            ({"affine_degrees": 8}, r"sets affine_degrees but augment = 'none'"),
+            ({**narrow, "affine_scale_min": 1.2}, "affine_scale_min = 1.2 is above"),
+            ({**narrow, "affine_degrees": 200}, r"affine_degrees = 200.0 must be .* \[0, 180\]"),
+            ({**narrow, "affine_translate": -0.1}, "affine_translate = -0.1 must be")):
+        with pytest.raises(InputError, match=message):
+            parse_model_config({"layers": layers, "training": training}, "m.toml")
 
 
 def test_affine_identity_rotation_direction_and_per_sample_parameters() -> None:
