@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import resource
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from _runs import machine
 
 from gradr_deploy.hardware.profile import load_profile
 from gradr_deploy.mapping import map_network
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['hardware']:<9} {r['input']:<7} {r['synapses']:>10} {r['total_cores']:>6} "
             f"{r['lower_bound_cores']:>5} {r['best_seconds']:>8.3f} {r['peak_traced_mib']:>9.1f}"
         )
-    print(f"process peak RSS {rss_mib:.0f} MiB; {platform.processor() or platform.machine()}")
+    print(f"process peak RSS {rss_mib:.0f} MiB; {machine()}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             "process_peak_rss_mib": rss_mib,
             "python": sys.version.split()[0],
             "numpy": np.__version__,
-            "machine": platform.platform(),
+            "machine": machine(),
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0
