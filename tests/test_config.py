@@ -18,6 +18,16 @@ def test_shipped_configs_load_and_round_trip(path: Path) -> None:
     assert parse_model_config(config.to_dict(), config.source) == config
 
 
+BENCHMARK_CONFIGS = Path(__file__).resolve().parents[1] / "benchmarks" / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(BENCHMARK_CONFIGS.glob("*.toml")), ids=lambda p: p.stem)
+def test_benchmark_configs_load_by_path(path: Path) -> None:
+    config = load_model_config(path)
+    assert config.name == path.stem
+    assert parse_model_config(config.to_dict(), config.source) == config
+
+
 def test_unknown_model_lists_the_shipped_names() -> None:
     with pytest.raises(InputError, match="digits-mlp"):
         load_model_config("no-such-model")
