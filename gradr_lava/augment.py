@@ -4,9 +4,8 @@ Per image: a rotation uniform in +-30 degrees, a translation uniform in +-15% of
 height, and a scale uniform in [0.85, 1.11] (torchvision's ``RandomAffine(30, (0.15, 0.15),
 (0.85, 1.11))``, without torchvision), about the image centre; a model config may narrow or
 widen each range (``[training] affine_degrees``, ``affine_translate``, ``affine_scale_min``,
-``affine_scale_max``). Where torchvision samples the
-nearest pixel by default, this interpolates bilinearly (intensities stay in [0, 1]) and fills
-with 0 outside the image.
+``affine_scale_max``). Where torchvision samples the nearest pixel by default, this
+interpolates bilinearly (intensities stay in [0, 1]) and fills with 0 outside the image.
 
 The parameters of sample ``i`` in epoch ``e`` are row ``i`` of one table drawn from
 ``SeedSequence([seed, e, 2])`` for the whole training split: they depend only on the seed, the
@@ -32,9 +31,10 @@ from gradr_lava.config import TrainingConfig
 class RandomAffine:
     """The distribution of one image's transform (degrees, fraction of size, scale factor)."""
 
-    degrees: float = 30.0
-    translate: float = 0.15
-    scale: tuple[float, float] = (0.85, 1.11)
+    # the config's defaults (the Grad R authors' ranges), held in one place
+    degrees: float = TrainingConfig.affine_degrees
+    translate: float = TrainingConfig.affine_translate
+    scale: tuple[float, float] = (TrainingConfig.affine_scale_min, TrainingConfig.affine_scale_max)
 
     def epoch_parameters(self, seed: int, epoch: int, samples: int) -> np.ndarray:
         """``(samples, 4)`` float32: angle (radians, counter-clockwise), shift x (right) and y
