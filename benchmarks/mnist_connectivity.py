@@ -72,6 +72,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -262,6 +263,22 @@ def _limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _start_worker(threads: int, parent: int) -> None:
+    """Pool initializer: the thread limit, and a watchdog that ends this worker once the
+    benchmark that spawned it is gone. A benchmark killed by a signal never shuts its pool
+    down, and its workers went on training for nobody (seen: ``pkill -f mnist_connectivity``
+    left both runs of ``--jobs 2`` at work). Each epoch's checkpoint is written whole, so the
+    next ``--resume`` loses at most the epoch in progress."""
+    _limit_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, poll_seconds: float = 5.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(poll_seconds)
+    os._exit(143)  # as if terminated: the parent's own signal ended the benchmark
+
+
 def run_all(jobs: list[Job], args: argparse.Namespace):
     """Yield ``(job, row, error)`` as runs finish: one at a time here, or ``--jobs`` at a time
     in worker processes (spawned: a fresh torch per run, progress bars off)."""
@@ -276,7 +293,7 @@ def run_all(jobs: list[Job], args: argparse.Namespace):
         return
     quiet = argparse.Namespace(**{**vars(args), "quiet": True})
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_limit_threads, initargs=(threads,)) as pool:
+                             initializer=_start_worker, initargs=(threads, os.getpid())) as pool:
         futures = {pool.submit(run_job, job, quiet): job for job in jobs}
         print(f"== {len(jobs)} runs, {args.jobs} at a time, {threads} thread(s) each: "
               + ", ".join(job[0] for job in jobs), flush=True)
