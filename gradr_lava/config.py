@@ -81,12 +81,16 @@ class TrainingConfig:
     affine_translate: float = 0.15  # shift uniform in +-this fraction of the width and height
     affine_scale_min: float = 0.85
     affine_scale_max: float = 1.11
-    # knowledge distillation (gradr_lava.distill): a trained netx file whose spike counts the
-    # run learns beside the labels ("" = none; relative to this file's folder), the soft
-    # term's share of the loss and the softmax temperature on spike counts
+    # knowledge distillation (gradr_lava.distill): a trained netx file whose outputs the run
+    # learns beside the labels ("" = none; relative to this file's folder), the soft term's
+    # share of the loss, the softmax temperature on the student's spike counts, what of the
+    # teacher is learned ("counts": its output spike counts; "current": the current into its
+    # output neurons, summed) and the temperature on that (0: distill_temperature)
     teacher: str = ""
     distill_weight: float = 0.0
     distill_temperature: float = 1.0
+    distill_signal: str = "counts"
+    teacher_temperature: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "affine_degrees": (0, 180, True), "affine_translate": (0, 1, True),
     "affine_scale_min": (0, 10, False), "affine_scale_max": (0, 10, False),
     "distill_weight": (0, 1, True), "distill_temperature": (0, 100, False),
+    "teacher_temperature": (0, 1000, True),
 }
 
 
@@ -202,13 +207,20 @@ def _check_affine(training: TrainingConfig, where: str) -> None:
            f"affine_scale_max = {training.affine_scale_max!r}: swap them")
 
 
+_DISTILL_KEYS = ("distill_weight", "distill_temperature", "distill_signal", "teacher_temperature")
+DISTILL_SIGNALS = ("counts", "current")
+
+
 def _check_distillation(training: TrainingConfig, where: str) -> None:
+    _check(training.distill_signal in DISTILL_SIGNALS,
+           f"{where}.distill_signal = {training.distill_signal!r}: use one of "
+           f"{', '.join(DISTILL_SIGNALS)}")
     if training.teacher:
         _check(training.distill_weight > 0.0,
                f"{where} names a teacher but distill_weight = 0.0: the teacher would not "
                f"count; set distill_weight (0.5 weighs labels and teacher alike)")
         return
-    changed = [key for key in ("distill_weight", "distill_temperature")
+    changed = [key for key in _DISTILL_KEYS
                if getattr(training, key) != getattr(TrainingConfig, key)]
     _check(not changed, f"{where} sets {', '.join(changed)} but names no teacher: set "
            f"teacher = \"path/to/trained.net\" or remove {'them' if len(changed) > 1 else 'it'}")

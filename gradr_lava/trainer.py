@@ -108,6 +108,7 @@ class Trainer:
                 int(np.prod(self.data.image_shape)),
                 self.data.num_classes, self.encoding.to_dict(),
                 self.encoding.time_steps + self.drain_steps, self.network.netx_input_shape,
+                signal=self.config.training.distill_signal,
             ).to(self.context.device)
         self.history: list[dict[str, Any]] = []
         self.start_epoch = 0
@@ -226,9 +227,10 @@ class Trainer:
         labels = labels.to(self.context.device)
         counts = self.model(spikes).sum(dim=-1)
         training = self.config.training
-        teacher = None if self.teacher is None else self.teacher.counts(spikes)
+        teacher = None if self.teacher is None else self.teacher.targets(spikes)
         losses = distillation_loss(counts, teacher, labels, training.distill_weight,
-                                   training.distill_temperature)
+                                   training.distill_temperature,
+                                   training.teacher_temperature or None)
         # DDP averages gradients over ranks: scaled so, the result is the global batch mean
         loss = losses * (self.context.world_size / global_batch)
         self.optimizer.zero_grad(set_to_none=True)

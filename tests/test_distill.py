@@ -52,6 +52,19 @@ def test_teacher_is_the_trained_network(tiny_run: Path) -> None:
     assert float((counts.argmax(dim=1).numpy() == labels).mean()) == trained
 
 
+def test_teacher_current_is_the_summed_input_of_its_output_layer(tiny_run: Path) -> None:
+    model = tiny_run / "model.net"
+    spikes, _, meta = _test_spikes(model)
+    current = Teacher(model, 64, 10, meta.encoding, spikes.shape[-1], signal="current")
+    reference = ReferenceNetwork(read_netx(model))
+    with torch.no_grad():
+        hidden = reference.blocks[0](spikes).sum(dim=-1)  # (N, 24) hidden spike counts
+        weight = reference.blocks[1].synapse.weight.reshape(10, -1)
+        # integer counts times weights on the 1/32 grid: exact in float32, in any order
+        assert torch.equal(current.targets(spikes), hidden @ weight.t())
+    assert current.describe()["signal"] == "current"
+
+
 def test_a_teacher_that_does_not_fit_is_refused(tiny_run: Path, tmp_path: Path) -> None:
     model = tiny_run / "model.net"
     encoding = _recorded(model).encoding
@@ -80,6 +93,11 @@ def test_config_needs_teacher_and_weight_together() -> None:
         parse_model_config({**base, "training": {"teacher": "t.net"}}, "c.toml")
     with pytest.raises(InputError, match="sets distill_weight but names no teacher"):
         parse_model_config({**base, "training": {"distill_weight": 0.5}}, "c.toml")
+    with pytest.raises(InputError, match=r"distill_signal = 'voltage': use one of counts"):
+        parse_model_config({**base, "training": {"teacher": "t.net", "distill_weight": 0.5,
+                                                 "distill_signal": "voltage"}}, "c.toml")
+    with pytest.raises(InputError, match="sets teacher_temperature but names no teacher"):
+        parse_model_config({**base, "training": {"teacher_temperature": 5.0}}, "c.toml")
     with pytest.raises(InputError, match=r"distill_weight = 1.5 must be"):
         parse_model_config({**base, "training": {"teacher": "t.net", "distill_weight": 1.5}},
                            "c.toml")
@@ -96,6 +114,10 @@ def test_loss_terms() -> None:
     distillation_loss(student, teacher, labels, 1.0, 2.0).backward()
     # T^2 * KL differentiates to T * (softmax(s / T) - softmax(t / T)): toward the teacher
     expected = 2.0 * (torch.softmax(student.detach() / 2, 1) - torch.softmax(teacher / 2, 1))
+    torch.testing.assert_close(student.grad, expected)
+    student.grad = None
+    distillation_loss(student, teacher, labels, 1.0, 2.0, teacher_temperature=8.0).backward()
+    expected = 2.0 * (torch.softmax(student.detach() / 2, 1) - torch.softmax(teacher / 8, 1))
     torch.testing.assert_close(student.grad, expected)
 
 
