@@ -81,6 +81,16 @@ class TrainingConfig:
     affine_translate: float = 0.15  # shift uniform in +-this fraction of the width and height
     affine_scale_min: float = 0.85
     affine_scale_max: float = 1.11
+    # knowledge distillation (gradr_lava.distill): a trained netx file whose outputs the run
+    # learns beside the labels ("" = none; relative to this file's folder), the soft term's
+    # share of the loss, the softmax temperature on the student's spike counts, what of the
+    # teacher is learned ("counts": its output spike counts; "current": the current into its
+    # output neurons, summed) and the temperature on that (0: distill_temperature)
+    teacher: str = ""
+    distill_weight: float = 0.0
+    distill_temperature: float = 1.0
+    distill_signal: str = "counts"
+    teacher_temperature: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,8 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "learning_rate": (0, 10, False), "weight_scale": (0, 1e3, False), "lr_hold": (0, 1, True),
     "affine_degrees": (0, 180, True), "affine_translate": (0, 1, True),
     "affine_scale_min": (0, 10, False), "affine_scale_max": (0, 10, False),
+    "distill_weight": (0, 1, True), "distill_temperature": (0, 100, False),
+    "teacher_temperature": (0, 1000, True),
 }
 
 
@@ -193,6 +205,25 @@ def _check_affine(training: TrainingConfig, where: str) -> None:
     _check(training.affine_scale_min <= training.affine_scale_max,
            f"{where} affine_scale_min = {training.affine_scale_min!r} is above "
            f"affine_scale_max = {training.affine_scale_max!r}: swap them")
+
+
+_DISTILL_KEYS = ("distill_weight", "distill_temperature", "distill_signal", "teacher_temperature")
+DISTILL_SIGNALS = ("counts", "current")
+
+
+def _check_distillation(training: TrainingConfig, where: str) -> None:
+    _check(training.distill_signal in DISTILL_SIGNALS,
+           f"{where}.distill_signal = {training.distill_signal!r}: use one of "
+           f"{', '.join(DISTILL_SIGNALS)}")
+    if training.teacher:
+        _check(training.distill_weight > 0.0,
+               f"{where} names a teacher but distill_weight = 0.0: the teacher would not "
+               f"count; set distill_weight (0.5 weighs labels and teacher alike)")
+        return
+    changed = [key for key in _DISTILL_KEYS
+               if getattr(training, key) != getattr(TrainingConfig, key)]
+    _check(not changed, f"{where} sets {', '.join(changed)} but names no teacher: set "
+           f"teacher = \"path/to/trained.net\" or remove {'them' if len(changed) > 1 else 'it'}")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -241,6 +272,7 @@ def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
            f"{source} [training].augment = {training.augment!r}: use one of "
            f"{', '.join(AUGMENTATIONS)}")
     _check_affine(training, f"{source} [training]")
+    _check_distillation(training, f"{source} [training]")
     _check(training.lr_schedule in LR_SCHEDULES,
            f"{source} [training].lr_schedule = {training.lr_schedule!r}: use one of "
            f"{', '.join(LR_SCHEDULES)}")

@@ -39,6 +39,7 @@ from gradr_lava.config import (
     load_model_config,
     parse_model_config,
 )
+from gradr_lava.distill import Teacher, distillation_loss, teacher_path
 from gradr_lava.epochs import batches, encoded, epoch_seed, lr_scheduler, make_encoding
 from gradr_lava.export import export_netx
 from gradr_lava.history import connectivity_columns, epoch_line, health_warnings, layer_shapes
@@ -98,6 +99,17 @@ class Trainer:
         self.encoding = make_encoding(self.config)
         self.augment = affine_of(self.config.training)
         self.drain_steps = len(self.network.synaptic_blocks)
+        self.teacher: Teacher | None = None
+        if self.config.training.teacher:
+            # an edited config object keeps the file it was read from (its .source)
+            source = getattr(options.model, "source", "") or self.config.source
+            self.teacher = Teacher(
+                teacher_path(self.config.training.teacher, source),
+                int(np.prod(self.data.image_shape)),
+                self.data.num_classes, self.encoding.to_dict(),
+                self.encoding.time_steps + self.drain_steps, self.network.netx_input_shape,
+                signal=self.config.training.distill_signal,
+            ).to(self.context.device)
         self.history: list[dict[str, Any]] = []
         self.start_epoch = 0
         self.seconds = 0.0
@@ -108,8 +120,11 @@ class Trainer:
         return self.options.out / CHECKPOINT_NAME
 
     def _identity(self) -> dict[str, Any]:
-        return {"dataset": self.dataset_name, "seed": self.options.seed,
-                "config": self.config.to_dict(), "prune": self.options.prune_settings()}
+        identity = {"dataset": self.dataset_name, "seed": self.options.seed,
+                    "config": self.config.to_dict(), "prune": self.options.prune_settings()}
+        if self.teacher is not None:  # the same path with other contents is another run
+            identity["teacher_sha256"] = self.teacher.sha256
+        return identity
 
     def state(self) -> dict[str, Any]:
         return {
@@ -211,7 +226,11 @@ class Trainer:
         and the number correct to ``sums``."""
         labels = labels.to(self.context.device)
         counts = self.model(spikes).sum(dim=-1)
-        losses = torch.nn.functional.cross_entropy(counts, labels, reduction="sum")
+        training = self.config.training
+        teacher = None if self.teacher is None else self.teacher.targets(spikes)
+        losses = distillation_loss(counts, teacher, labels, training.distill_weight,
+                                   training.distill_temperature,
+                                   training.teacher_temperature or None)
         # DDP averages gradients over ranks: scaled so, the result is the global batch mean
         loss = losses * (self.context.world_size / global_batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -387,6 +406,7 @@ class Trainer:
             "train_samples_per_second": train_samples / self.seconds if self.seconds else None,
             "layers": layer_shapes(self.network),
             "engine": self.network.describe_engine(self.context.device),
+            **({"teacher": self.teacher.describe()} if self.teacher is not None else {}),
             **self.context.describe(),
             "encoding": self.encoding.to_dict(),
             "drain_steps": self.drain_steps,
