@@ -41,6 +41,7 @@ Variants (``--variants``):
   as long, so the final topology anneals over the second half instead of the last quarter
   (the 2% network of ``magnitude-idle-hold`` lost most of its accuracy in the ramp's last
   factor of ~3 and recovered only part of it in the 20 epochs left);
+  ``magnitude-idle-third-hold``: the same over the first 30%;
 - ``<variant>-constlr`` (``dense``, ``magnitude``, ``magnitude-idle``, ``gradr-crossing``,
   ``gradr``, ``stds``): the model's recipe with a constant learning rate instead of its cosine
   schedule (issue 3's 8-epoch runs, constant rate and rate input, reached 96.83% at 1.32% with
@@ -92,7 +93,7 @@ VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gra
             "deepr", "magnitude-early", "gradr-crossing-early", "dense-constlr",
             "magnitude-constlr", "gradr-crossing-constlr", "gradr-constlr", "stds-constlr",
             "magnitude-idle", "magnitude-idle-constlr", "magnitude-hold", "gradr-crossing-hold",
-            "magnitude-idle-hold", "magnitude-idle-early-hold")
+            "magnitude-idle-hold", "magnitude-idle-early-hold", "magnitude-idle-third-hold")
 LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
           "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
@@ -110,13 +111,17 @@ LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "gradr-crossing-hold": "Grad R crossing, rate held over the ramp, then cosine",
           "magnitude-idle-hold": "magnitude pruning, idle first, rate held, then cosine",
           "magnitude-idle-early-hold": "magnitude pruning, idle first, ramp and rate held in "
-                                       "the first half, then cosine"}
+                                       "the first half, then cosine",
+          "magnitude-idle-third-hold": "magnitude pruning, idle first, ramp and rate held in "
+                                       "the first 30%, then cosine"}
 # the fraction of the run the *-hold variants keep the full learning rate: the default ramp's end
 HOLD = 0.75
 # the ramp of the *-early variants: over the first half of training instead of (0, 0.75), so
 # that the final topology trains (and Grad R rewires) at up to half the peak learning rate
 # instead of 13% of it (cosine schedule)
 EARLY_RAMP = (0.0, 0.5)
+# the ramp (and held rate) of the *-third-hold variant: the first 30% of training
+THIRD_RAMP = (0.0, 0.3)
 
 
 def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, Any]:
@@ -147,6 +152,9 @@ def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, A
     if variant.endswith("-early"):
         return {**prune_options(variant.removesuffix("-early"), target),
                 "prune_ramp": EARLY_RAMP}
+    if variant.endswith("-third"):
+        return {**prune_options(variant.removesuffix("-third"), target),
+                "prune_ramp": THIRD_RAMP}
     raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
 
 
@@ -186,8 +194,8 @@ def settings(args: argparse.Namespace, variant: str, target: dict[int, float] | 
 def model_config(model: str, variant: str) -> Any:
     """The model config of ``variant``: ``model``'s, with a constant learning rate for the
     ``*-constlr`` variants (as issue 3's runs trained), and the full rate held for the first
-    ``HOLD`` of the run (``*-early-hold``: the early ramp's half), then the cosine decay, for
-    the ``*-hold`` variants."""
+    ``HOLD`` of the run (``*-early-hold``, ``*-third-hold``: as long as their ramp), then the
+    cosine decay, for the ``*-hold`` variants."""
     import dataclasses
 
     from gradr_lava.config import load_model_config
@@ -197,7 +205,10 @@ def model_config(model: str, variant: str) -> Any:
         config = dataclasses.replace(config, training=dataclasses.replace(
             config.training, lr_schedule="constant"))
     if variant.endswith("-hold"):
-        hold = EARLY_RAMP[1] if variant.endswith("-early-hold") else HOLD
+        hold = HOLD
+        for suffix, ramp in (("-early-hold", EARLY_RAMP), ("-third-hold", THIRD_RAMP)):
+            if variant.endswith(suffix):
+                hold = ramp[1]
         config = dataclasses.replace(config, training=dataclasses.replace(
             config.training, lr_schedule="cosine", lr_hold=hold))
     return config
