@@ -489,15 +489,17 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
         low, high = min(values), max(values)
         pad = max(0.1, 0.1 * (high - low))
         ax.set_ylim(low - pad, high + 2.5 * pad)  # room for the labels above the dots
-        ax.set_title(f"{point}: {100 * connectivity:.2f}% connectivity", fontsize=9)
+        ax.set_title(f"{point}\n{100 * connectivity:.2f}% connectivity", fontsize=9)
         ax.grid(alpha=0.3, axis="y")
     axes[0][0].set_ylabel(f"accuracy in Lava, {rows[0]['lava_samples']:,} MNIST test images (%)")
     dense = [t for t in table if t["target_connectivity"] is None]
     note = "; ".join(f"{t['variant']} {100 * t['lava_accuracy_mean']:.2f}% "
                      f"(n={len(t['seeds'])})" for t in dense)
     epochs = "/".join(str(e) for e in sorted({r["epochs"] for r in rows}))
-    fig.suptitle(f"MNIST 2FC ({rows[0]['model']}), {epochs} epochs; dots: seeds, bars: mean "
-                 f"and seed range\n{note}", fontsize=9)
+    # one short line each: a figure of one or two panels is narrower than the whole sentence
+    lines = [f"MNIST 2FC, {Path(rows[0]['model']).stem}, {epochs} epochs",
+             "dots: seeds, bars: mean and seed range", *([note] if note else [])]
+    fig.suptitle("\n".join(lines), fontsize=9)
     save_figure(fig, path)
 
 
