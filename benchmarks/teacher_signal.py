@@ -24,7 +24,7 @@ from _runs import machine
 
 from gradr_deploy.datasets import load_dataset
 from gradr_deploy.netx import read_netx
-from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
+from gradr_deploy.netx.metadata import recorded_metadata
 from gradr_deploy.simulation.encoding import encoding_from_dict
 from gradr_deploy.simulation.stimulus import present
 from gradr_lava.distill import Teacher
@@ -33,15 +33,18 @@ TEMPERATURES = (1.0, 2.0, 5.0, 10.0, 20.0)
 
 
 def measure(model: Path, data_dir: Path | None, samples: int) -> dict:
-    meta = NetworkMetadata.from_json(str(read_netx(model).attrs[METADATA_ATTR]), str(model))
+    meta = recorded_metadata(read_netx(model).attrs, str(model))
+    if meta is None:
+        raise SystemExit(f"{model} records no gradr-lava metadata (data set, encoding): this "
+                         "benchmark reads a network trained by gradr-lava")
     data = load_dataset(meta.dataset or "mnist", data_dir)
     ids = np.arange(min(samples, len(data.train.labels)))
     spikes = torch.from_numpy(present(encoding_from_dict(meta.encoding), data.train.images[ids],
                                       ids, meta.seed, meta.drain_steps)).to(torch.float32)
     features = spikes.shape[1]
     args = (features, data.num_classes, meta.encoding, spikes.shape[-1], meta.input_shape)
-    counts = Teacher(model, *args).targets(spikes)
-    current = Teacher(model, *args, signal="current").targets(spikes)
+    teacher = Teacher(model, *args, signal="current")
+    counts, current = teacher.counts(spikes), teacher.targets(spikes)
     top = torch.sort(counts, dim=1, descending=True).values
     top_current = torch.sort(current, dim=1, descending=True).values
     n = len(ids)
@@ -50,7 +53,7 @@ def measure(model: Path, data_dir: Path | None, samples: int) -> dict:
         "train_accuracy": float((counts.argmax(1).numpy() == data.train.labels[ids]).mean()),
         "winner_count_histogram": torch.bincount(top[:, 0].long()).tolist(),
         "runner_up_count_histogram": torch.bincount(top[:, 1].long()).tolist(),
-        "winner_at_most_steps": float((top[:, 0] == meta.time_steps).float().mean()),
+        "winner_spikes_every_step": float((top[:, 0] == meta.time_steps).float().mean()),
         "no_other_output_spike": float((top[:, 1] == 0).float().mean()),
         "mean_winner_current": float(top_current[:, 0].mean()),
         "mean_runner_up_current": float(top_current[:, 1].mean()),
@@ -74,7 +77,7 @@ def main() -> None:
     found = measure(args.model, args.data_dir, args.samples)
     print(f"{found['model']}, first {found['samples']} training images; {found['machine']}")
     print(f"  accuracy on them {found['train_accuracy']:.4f}")
-    print(f"  winner spikes on every input step: {found['winner_at_most_steps']:.4f}; "
+    print(f"  winner spikes on every input step: {found['winner_spikes_every_step']:.4f}; "
           f"no other output spike: {found['no_other_output_spike']:.4f}")
     print(f"  winner count histogram {found['winner_count_histogram']}")
     print(f"  runner-up count histogram {found['runner_up_count_histogram']}")

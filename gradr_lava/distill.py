@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from gradr_deploy.errors import InputError
 from gradr_deploy.netx import DenseLayer, read_netx
-from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
+from gradr_deploy.netx.metadata import recorded_metadata
 from gradr_deploy.simulation.reference import ReferenceNetwork, ReferenceUnsupported
 from gradr_lava import fast_cuba
 
@@ -88,13 +88,12 @@ class Teacher:
                              "(a relative path is read from the model config's folder)")
         network = read_netx(path)
         self.sha256 = file_sha256(path)
-        self.encoding_checked = METADATA_ATTR in network.attrs
-        if self.encoding_checked:
-            recorded = NetworkMetadata.from_json(str(network.attrs[METADATA_ATTR]), str(path))
-            if recorded.encoding != encoding:
-                raise InputError(f"{where} was trained on the input encoding "
-                                 f"{recorded.encoding}, the student is on {encoding}: a "
-                                 "teacher must see the student's spikes as it saw its own")
+        recorded = recorded_metadata(network.attrs, str(path))
+        self.encoding_checked = recorded is not None
+        if recorded is not None and recorded.encoding != encoding:
+            raise InputError(f"{where} was trained on the input encoding {recorded.encoding}, "
+                             f"the student is on {encoding}: a teacher must see the student's "
+                             "spikes as it saw its own")
         synaptic = network.synaptic_layers
         if not synaptic:
             raise InputError(f"{where} has no synaptic layer")
@@ -171,7 +170,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor | None,
     Args:
         student: the student's output spike counts ``(N, classes)``, with gradient.
         teacher: the teacher's signal ``(N, classes)``; None: cross-entropy alone.
-        teacher_temperature: ``T_t``; None: ``temperature``.
+        teacher_temperature: ``T_t``; 0 or None (``[training]``'s default): ``temperature``.
         labels: ``(N,)`` class indices.
     """
     hard = F.cross_entropy(student, labels, reduction="sum")

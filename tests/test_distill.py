@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from gradr_deploy.datasets import load_dataset
 from gradr_deploy.errors import InputError
 from gradr_deploy.netx import read_netx
-from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
+from gradr_deploy.netx.metadata import NetworkMetadata, recorded_metadata
 from gradr_deploy.simulation.encoding import encoding_from_dict
 from gradr_deploy.simulation.reference import ReferenceNetwork
 from gradr_deploy.simulation.stimulus import present
@@ -27,7 +27,9 @@ from gradr_lava.trainer import Trainer, TrainOptions, train
 
 
 def _recorded(path: Path) -> NetworkMetadata:
-    return NetworkMetadata.from_json(str(read_netx(path).attrs[METADATA_ATTR]), str(path))
+    recorded = recorded_metadata(read_netx(path).attrs, str(path))
+    assert recorded is not None, f"{path} records no gradr-lava metadata"
+    return recorded
 
 
 def _test_spikes(model: Path) -> tuple[torch.Tensor, np.ndarray, NetworkMetadata]:

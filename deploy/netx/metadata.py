@@ -84,8 +84,14 @@ class NetworkMetadata:
             raise bad("input_shape", "three positive integers (x, y, f)")
 
 
-def recorded_input_shape(attrs: Mapping[str, Any], source: str) -> tuple[int, ...] | None:
-    """netx ``(x, y, f)`` input shape recorded by gradr-lava in a file's root ``attrs``."""
+def recorded_metadata(attrs: Mapping[str, Any], source: str) -> NetworkMetadata | None:
+    """The metadata gradr-lava recorded in a file's root ``attrs``; None for a foreign file."""
     if METADATA_ATTR not in attrs:
         return None
-    return NetworkMetadata.from_json(str(attrs[METADATA_ATTR]), source).input_shape
+    return NetworkMetadata.from_json(str(attrs[METADATA_ATTR]), source)
+
+
+def recorded_input_shape(attrs: Mapping[str, Any], source: str) -> tuple[int, ...] | None:
+    """netx ``(x, y, f)`` input shape recorded by gradr-lava in a file's root ``attrs``."""
+    recorded = recorded_metadata(attrs, source)
+    return None if recorded is None else recorded.input_shape

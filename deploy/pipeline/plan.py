@@ -11,7 +11,7 @@ import numpy as np
 
 from gradr_deploy.errors import InputError, option
 from gradr_deploy.netx import ConvLayer, DenseLayer, NetxNetwork, PoolLayer
-from gradr_deploy.netx.metadata import METADATA_ATTR, NetworkMetadata
+from gradr_deploy.netx.metadata import NetworkMetadata, recorded_metadata
 from gradr_deploy.pipeline.options import DEFAULT_TIME_STEPS, DeployOptions
 from gradr_deploy.simulation.encoding import RateEncoding
 from gradr_deploy.simulation.inputs import load_inputs
@@ -19,8 +19,8 @@ from gradr_deploy.simulation.inputs import load_inputs
 
 def network_metadata(network: NetxNetwork, options: DeployOptions) -> NetworkMetadata:
     """The recorded metadata, or one built from the options for a foreign netx file."""
-    if METADATA_ATTR in network.attrs:
-        recorded = NetworkMetadata.from_json(str(network.attrs[METADATA_ATTR]), str(network.path))
+    recorded = recorded_metadata(network.attrs, str(network.path))
+    if recorded is not None:
         if options.time_steps is not None and options.time_steps != recorded.time_steps:
             raise InputError(
                 f"{option('time_steps', options.time_steps)} contradicts the "
@@ -147,10 +147,7 @@ def user_stimulus(network: NetxNetwork,
     if options.dataset is not None:
         raise InputError(f"{option('inputs')} and {option('dataset')} exclude each other: give "
                          "one input source")
-    recorded = None
-    if METADATA_ATTR in network.attrs:
-        recorded = NetworkMetadata.from_json(str(network.attrs[METADATA_ATTR]),
-                                             str(network.path))
+    recorded = recorded_metadata(network.attrs, str(network.path))
     input_shape = recorded.input_shape if recorded is not None else None
     if input_shape is None and conv_first(network):
         # the array's feature count decides among the shapes the geometry allows; a file that
