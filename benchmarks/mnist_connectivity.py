@@ -116,12 +116,11 @@ LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
                                        "the first 30%, then cosine"}
 # the fraction of the run the *-hold variants keep the full learning rate: the default ramp's end
 HOLD = 0.75
-# the ramp of the *-early variants: over the first half of training instead of (0, 0.75), so
-# that the final topology trains (and Grad R rewires) at up to half the peak learning rate
-# instead of 13% of it (cosine schedule)
-EARLY_RAMP = (0.0, 0.5)
-# the ramp (and held rate) of the *-third-hold variant: the first 30% of training
-THIRD_RAMP = (0.0, 0.3)
+# variant suffix -> its pruning ramp instead of (0, 0.75) (a "-hold" after it holds the rate as
+# long): "-early" over the first half of training, so that the final topology trains (and
+# Grad R rewires) at up to half the peak learning rate instead of 13% of it (cosine schedule);
+# "-third" over the first 30%
+RAMPS = {"-early": (0.0, 0.5), "-third": (0.0, 0.3)}
 
 
 def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, Any]:
@@ -149,12 +148,9 @@ def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, A
     for recipe in ("-constlr", "-hold"):  # training settings: see model_config
         if variant.endswith(recipe):
             return prune_options(variant.removesuffix(recipe), target)
-    if variant.endswith("-early"):
-        return {**prune_options(variant.removesuffix("-early"), target),
-                "prune_ramp": EARLY_RAMP}
-    if variant.endswith("-third"):
-        return {**prune_options(variant.removesuffix("-third"), target),
-                "prune_ramp": THIRD_RAMP}
+    for suffix, ramp in RAMPS.items():
+        if variant.endswith(suffix):
+            return {**prune_options(variant.removesuffix(suffix), target), "prune_ramp": ramp}
     raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
 
 
@@ -205,10 +201,8 @@ def model_config(model: str, variant: str) -> Any:
         config = dataclasses.replace(config, training=dataclasses.replace(
             config.training, lr_schedule="constant"))
     if variant.endswith("-hold"):
-        hold = HOLD
-        for suffix, ramp in (("-early-hold", EARLY_RAMP), ("-third-hold", THIRD_RAMP)):
-            if variant.endswith(suffix):
-                hold = ramp[1]
+        hold = next((ramp[1] for suffix, ramp in RAMPS.items()
+                     if variant.endswith(f"{suffix}-hold")), HOLD)
         config = dataclasses.replace(config, training=dataclasses.replace(
             config.training, lr_schedule="cosine", lr_hold=hold))
     return config

@@ -196,12 +196,17 @@ def _check_ranges(section: Any, where: str) -> None:
 _AFFINE_KEYS = ("affine_degrees", "affine_translate", "affine_scale_min", "affine_scale_max")
 
 
+def _check_unused(training: TrainingConfig, keys: tuple[str, ...], used: bool, where: str,
+                  why: str, fix: str) -> None:
+    """Keys that only count with another setting must keep their defaults without it."""
+    changed = [key for key in keys if getattr(training, key) != getattr(TrainingConfig, key)]
+    _check(used or not changed, f"{where} sets {', '.join(changed)} but {why}: {fix} or remove "
+           f"{'them' if len(changed) > 1 else 'it'}")
+
+
 def _check_affine(training: TrainingConfig, where: str) -> None:
-    changed = [key for key in _AFFINE_KEYS
-               if getattr(training, key) != getattr(TrainingConfig, key)]
-    _check(training.augment == "affine" or not changed,
-           f"{where} sets {', '.join(changed)} but augment = {training.augment!r}: set "
-           f"augment = \"affine\" or remove {'them' if len(changed) > 1 else 'it'}")
+    _check_unused(training, _AFFINE_KEYS, training.augment == "affine", where,
+                  f"augment = {training.augment!r}", 'set augment = "affine"')
     _check(training.affine_scale_min <= training.affine_scale_max,
            f"{where} affine_scale_min = {training.affine_scale_min!r} is above "
            f"affine_scale_max = {training.affine_scale_max!r}: swap them")
@@ -219,11 +224,8 @@ def _check_distillation(training: TrainingConfig, where: str) -> None:
         _check(training.distill_weight > 0.0,
                f"{where} names a teacher but distill_weight = 0.0: the teacher would not "
                f"count; set distill_weight (0.5 weighs labels and teacher alike)")
-        return
-    changed = [key for key in _DISTILL_KEYS
-               if getattr(training, key) != getattr(TrainingConfig, key)]
-    _check(not changed, f"{where} sets {', '.join(changed)} but names no teacher: set "
-           f"teacher = \"path/to/trained.net\" or remove {'them' if len(changed) > 1 else 'it'}")
+    _check_unused(training, _DISTILL_KEYS, bool(training.teacher), where, "names no teacher",
+                  'set teacher = "path/to/trained.net"')
 
 
 def _check(condition: bool, message: str) -> None:

@@ -229,8 +229,7 @@ class Trainer:
         training = self.config.training
         teacher = None if self.teacher is None else self.teacher.targets(spikes)
         losses = distillation_loss(counts, teacher, labels, training.distill_weight,
-                                   training.distill_temperature,
-                                   training.teacher_temperature or None)
+                                   training.distill_temperature, training.teacher_temperature)
         # DDP averages gradients over ranks: scaled so, the result is the global batch mean
         loss = losses * (self.context.world_size / global_batch)
         self.optimizer.zero_grad(set_to_none=True)
