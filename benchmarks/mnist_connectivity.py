@@ -93,7 +93,8 @@ VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gra
             "deepr", "magnitude-early", "gradr-crossing-early", "dense-constlr",
             "magnitude-constlr", "gradr-crossing-constlr", "gradr-constlr", "stds-constlr",
             "magnitude-idle", "magnitude-idle-constlr", "magnitude-hold", "gradr-crossing-hold",
-            "magnitude-idle-hold", "magnitude-idle-early-hold", "magnitude-idle-third-hold")
+            "magnitude-idle-hold", "magnitude-idle-early-hold", "magnitude-idle-third-hold",
+            "gradr-crossing-early-hold")
 LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
           "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
@@ -113,7 +114,9 @@ LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "magnitude-idle-early-hold": "magnitude pruning, idle first, ramp and rate held in "
                                        "the first half, then cosine",
           "magnitude-idle-third-hold": "magnitude pruning, idle first, ramp and rate held in "
-                                       "the first 30%, then cosine"}
+                                       "the first 30%, then cosine",
+          "gradr-crossing-early-hold": "Grad R crossing, ramp and rate held in the first "
+                                       "half, then cosine"}
 # the fraction of the run the *-hold variants keep the full learning rate: the default ramp's end
 HOLD = 0.75
 # variant suffix -> its pruning ramp instead of (0, 0.75) (a "-hold" after it holds the rate as
