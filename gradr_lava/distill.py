@@ -143,18 +143,8 @@ class Teacher:
         """Spikes out of the last of ``blocks``, flattened: ``(N, features, S + extra)``."""
         if self.extra_steps:
             spikes = F.pad(spikes, (0, self.extra_steps))
-        x = spikes
-        if self.network.input_shape is not None:
-            width, height, channels = self.network.input_shape
-            x = x.reshape(x.shape[0], channels, height, width, x.shape[-1])
-        if self.engine == "slayer":
-            for block in blocks:
-                x = block(x)
-            return x.reshape(x.shape[0], -1, x.shape[-1])
-        x = fast_cuba.to_time_major(x)
-        for block in blocks:
-            x = fast_cuba.block_forward(block, x, integer_input=True)
-        return fast_cuba.to_slayer_layout(x.reshape(x.shape[0], x.shape[1], -1))
+        x = fast_cuba.forward_blocks(blocks, self.network.shaped_input(spikes), self.engine)[-1]
+        return x.reshape(x.shape[0], -1, x.shape[-1])
 
     def describe(self) -> dict[str, Any]:
         """For metrics.json: which file (and its content) taught the run, on which engine."""

@@ -344,6 +344,28 @@ def to_slayer_layout(x: torch.Tensor) -> torch.Tensor:
     return x.movedim(0, -1)
 
 
+def forward_blocks(blocks: list[torch.nn.Module], x: torch.Tensor,
+                   engine: str = "fast") -> list[torch.Tensor]:
+    """Spikes in slayer layout ``(N, ..., S)`` through ``blocks``, in order: every block's output
+    spikes, each ``(N, ..., S)`` (on the fast engine, views of time-major tensors).
+
+    ``engine`` is "fast" (this module; the blocks must pass :func:`network_unsupported_reason`)
+    or "slayer" (the blocks' own forward). ``x`` must hold integers (spikes, or the graded
+    payloads of direct input), as every network input and hidden layer's spikes do.
+    """
+    outputs = []
+    if engine == "slayer":
+        for block in blocks:
+            x = block(x)
+            outputs.append(x)
+        return outputs
+    x = to_time_major(x)
+    for block in blocks:
+        x = block_forward(block, x, integer_input=True)
+        outputs.append(to_slayer_layout(x))
+    return outputs
+
+
 def network_unsupported_reason(blocks: list[torch.nn.Module]) -> str | None:
     """The first block the fast path does not cover, as a sentence, or None."""
     for index, block in enumerate(blocks):

@@ -126,19 +126,7 @@ class SpikingNetwork(torch.nn.Module):
 
     def forward_layers(self, spikes: torch.Tensor) -> list[torch.Tensor]:
         """Output spikes of every block: a list of ``(N, ..., S)`` tensors (Flatten included)."""
-        x = self._prepare(spikes)
-        if self.engine == "slayer":
-            outputs = []
-            for block in self.blocks:
-                x = block(x)
-                outputs.append(x)
-            return outputs
-        x = fast_cuba.to_time_major(x)
-        outputs = []
-        for block in self.blocks:  # input payloads and hidden spikes: small integers
-            x = fast_cuba.block_forward(block, x, integer_input=True)
-            outputs.append(fast_cuba.to_slayer_layout(x))
-        return outputs
+        return fast_cuba.forward_blocks(list(self.blocks), self._prepare(spikes), self.engine)
 
     def describe_engine(self, device: torch.device) -> dict[str, object]:
         """The engine, why "auto" fell back (``note``), and on the CPU whether the fast engine's

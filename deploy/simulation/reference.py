@@ -99,12 +99,17 @@ class ReferenceNetwork(torch.nn.Module):
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.eval()
 
+    def shaped_input(self, spikes: torch.Tensor) -> torch.Tensor:
+        """Input spikes ``(N, F, S)`` (F in C-order of (f, y, x)) in the first block's layout:
+        ``(N, f, y, x, S)`` for a conv-first network, else unchanged."""
+        if self.input_shape is None:
+            return spikes
+        width, height, channels = self.input_shape
+        return spikes.reshape(spikes.shape[0], channels, height, width, spikes.shape[-1])
+
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         """Input spikes ``(N, F, S)`` (F in C-order of (f, y, x)) -> output spikes ``(N, C, S)``."""
-        x = spikes
-        if self.input_shape is not None:
-            width, height, channels = self.input_shape
-            x = x.reshape(x.shape[0], channels, height, width, x.shape[-1])
+        x = self.shaped_input(spikes)
         for block in self.blocks:
             x = block(x)
         return x.reshape(x.shape[0], -1, x.shape[-1])
