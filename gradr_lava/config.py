@@ -81,6 +81,9 @@ class TrainingConfig:
     affine_translate: float = 0.15  # shift uniform in +-this fraction of the width and height
     affine_scale_min: float = 0.85
     affine_scale_max: float = 1.11
+    # the fraction of the run (epochs) trained on augmented images; the epochs after it see
+    # the originals, as the test set does (1.0: every epoch augmented)
+    augment_until: float = 1.0
     # knowledge distillation (gradr_lava.distill): a trained netx file whose outputs the run
     # learns beside the labels ("" = none; relative to this file's folder), the soft term's
     # share of the loss, the softmax temperature on the student's spike counts, what of the
@@ -174,6 +177,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "learning_rate": (0, 10, False), "weight_scale": (0, 1e3, False), "lr_hold": (0, 1, True),
     "affine_degrees": (0, 180, True), "affine_translate": (0, 1, True),
     "affine_scale_min": (0, 10, False), "affine_scale_max": (0, 10, False),
+    "augment_until": (0, 1, False),
     "distill_weight": (0, 1, True), "distill_temperature": (0, 100, False),
     "teacher_temperature": (0, 1000, True),
 }
@@ -193,7 +197,8 @@ def _check_ranges(section: Any, where: str) -> None:
         _check(ok, f"{where} {f.name} = {value!r} must be a finite number in {interval}")
 
 
-_AFFINE_KEYS = ("affine_degrees", "affine_translate", "affine_scale_min", "affine_scale_max")
+_AFFINE_KEYS = ("affine_degrees", "affine_translate", "affine_scale_min", "affine_scale_max",
+                "augment_until")
 
 
 def _check_unused(training: TrainingConfig, keys: tuple[str, ...], used: bool, where: str,

@@ -84,6 +84,7 @@ class Trainer:
         # A schedule laid out over total_steps cannot be resumed with another --epochs.
         self._schedules_by_length = (
             pruner_by_length or self.config.training.lr_schedule != "constant"
+            or (self.config.training.augment != "none" and self.config.training.augment_until < 1)
         )
         self.pruner.attach(self.network)
         self.model: torch.nn.Module = self.network  # what the training step calls
@@ -157,8 +158,8 @@ class Trainer:
         planned = state.get("epochs", self.epochs)
         if planned != self.epochs and self._schedules_by_length:
             raise InputError(
-                f"{self.checkpoint_path} was planned for {planned} epochs and its pruning or "
-                f"learning-rate schedule is laid out over them; resume with "
+                f"{self.checkpoint_path} was planned for {planned} epochs and its pruning, "
+                f"learning-rate or augmentation schedule is laid out over them; resume with "
                 f"{option('epochs', planned)}"
             )
         self.network.load_state_dict(state["model"])
@@ -178,6 +179,12 @@ class Trainer:
         spikes = torch.from_numpy(present(self.encoding, images, ids, seed, self.drain_steps))
         return spikes.to(torch.float32)
 
+    def augments(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (from 0) trains on augmented images: with an augmentation
+        set, the first ``augment_until`` of the run, rounded to whole epochs."""
+        until = round(self.config.training.augment_until * self.epochs)
+        return self.augment is not None and epoch < until
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training set; under torchrun each rank takes its share of every
         batch and the loss is scaled so that DDP's gradient average is the global batch mean."""
@@ -190,8 +197,8 @@ class Trainer:
                 torch.zeros((), dtype=torch.int64, device=self.context.device)]  # correct
         seen = 0
         shards = [distributed.shard(batch, self.context) for batch in order]
-        warps = (None if self.augment is None else
-                 self.augment.epoch_parameters(self.options.seed, epoch, len(split.labels)))
+        warps = (self.augment.epoch_parameters(self.options.seed, epoch, len(split.labels))
+                 if self.augments(epoch) else None)
 
         def encode(i: int) -> torch.Tensor:
             images = split.images[shards[i]]

@@ -65,9 +65,37 @@ def test_config_sets_the_affine_ranges_and_refuses_them_without_affine() -> None
             ({"affine_degrees": 8}, r"sets affine_degrees but augment = 'none'"),
             ({**narrow, "affine_scale_min": 1.2}, "affine_scale_min = 1.2 is above"),
             ({**narrow, "affine_degrees": 200}, r"affine_degrees = 200.0 must be .* \[0, 180\]"),
-            ({**narrow, "affine_translate": -0.1}, "affine_translate = -0.1 must be")):
+            ({**narrow, "affine_translate": -0.1}, "affine_translate = -0.1 must be"),
+            ({"augment_until": 0.8}, r"sets augment_until but augment = 'none'"),
+            ({**narrow, "augment_until": 0}, r"augment_until = 0.0 must be .* \(0, 1\]")):
         with pytest.raises(InputError, match=message):
             parse_model_config({"layers": layers, "training": training}, "m.toml")
+
+
+def test_augment_until_trains_the_last_epochs_on_the_original_images(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradr_lava.trainer as trainer
+
+    warped: list[int] = []  # images warped, per call
+
+    def counting(images: np.ndarray, parameters: np.ndarray) -> np.ndarray:
+        warped.append(len(images))
+        return apply_affine(images, parameters)
+
+    monkeypatch.setattr(trainer, "apply_affine", counting)
+    seen = {}
+    for until in (1.0, 0.5):
+        config = tmp_path / f"until{until}.toml"
+        config.write_text(TINY_MLP.replace("epochs = 2", "epochs = 4").replace(
+            "learning_rate = 0.003", f'learning_rate = 0.003\naugment = "affine"\n'
+                                     f"augment_until = {until}"))
+        warped.clear()
+        trainer.train(trainer.TrainOptions(dataset="digits", out=tmp_path / str(until),
+                                           model=str(config), progress=False))
+        seen[until] = sum(warped)
+    train_images = seen[1.0] // 4
+    assert train_images > 1000  # every training image of every epoch, with 1.0
+    assert seen[0.5] == 2 * train_images  # epochs 1-2 warped, 3-4 not
 
 
 def test_affine_identity_rotation_direction_and_per_sample_parameters() -> None:
