@@ -94,7 +94,7 @@ VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gra
             "magnitude-constlr", "gradr-crossing-constlr", "gradr-constlr", "stds-constlr",
             "magnitude-idle", "magnitude-idle-constlr", "magnitude-hold", "gradr-crossing-hold",
             "magnitude-idle-hold", "magnitude-idle-early-hold", "magnitude-idle-third-hold",
-            "gradr-crossing-early-hold")
+            "gradr-crossing-early-hold", "stds-early-hold")
 LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
           "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
@@ -116,7 +116,8 @@ LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
           "magnitude-idle-third-hold": "magnitude pruning, idle first, ramp and rate held in "
                                        "the first 30%, then cosine",
           "gradr-crossing-early-hold": "Grad R crossing, ramp and rate held in the first "
-                                       "half, then cosine"}
+                                       "half, then cosine",
+          "stds-early-hold": "STDS, ramp and rate held in the first half, then cosine"}
 # the fraction of the run the *-hold variants keep the full learning rate: the default ramp's end
 HOLD = 0.75
 # variant suffix -> its pruning ramp instead of (0, 0.75) (a "-hold" after it holds the rate as
