@@ -495,7 +495,7 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
                      f"(n={len(t['seeds'])})" for t in dense)
     epochs = "/".join(str(e) for e in sorted({r["epochs"] for r in rows}))
     # one short line each: a figure of one or two panels is narrower than the whole sentence
-    lines = [f"MNIST 2FC, {Path(rows[0]['model']).stem}, {epochs} epochs",
+    lines = [f"MNIST 2FC, {epochs} epochs", Path(rows[0]["model"]).stem,
              "dots: seeds, bars: mean and seed range", *([note] if note else [])]
     fig.suptitle("\n".join(lines), fontsize=9)
     save_figure(fig, path)
