@@ -81,10 +81,11 @@ class Trainer:
         )
         self.pruner, pruner_by_length = build_pruner(options, self.budget_plan,
                                                      self.total_steps)
+        self.augment = affine_of(self.config.training)
         # A schedule laid out over total_steps cannot be resumed with another --epochs.
         self._schedules_by_length = (
             pruner_by_length or self.config.training.lr_schedule != "constant"
-            or (self.config.training.augment != "none" and self.config.training.augment_until < 1)
+            or (self.augment is not None and self.config.training.augment_until < 1)
         )
         self.pruner.attach(self.network)
         self.model: torch.nn.Module = self.network  # what the training step calls
@@ -98,7 +99,6 @@ class Trainer:
             hold=self.config.training.lr_hold,
         )
         self.encoding = make_encoding(self.config)
-        self.augment = affine_of(self.config.training)
         self.drain_steps = len(self.network.synaptic_blocks)
         self.teacher: Teacher | None = None
         if self.config.training.teacher:
