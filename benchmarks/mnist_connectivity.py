@@ -89,35 +89,37 @@ from _runs import machine, save_figure
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 DEFAULT_RESULTS = REPO / "docs" / "figures" / "mnist_matched"
-VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gradr-ft", "stds",
-            "deepr", "magnitude-early", "gradr-crossing-early", "dense-constlr",
-            "magnitude-constlr", "gradr-crossing-constlr", "gradr-constlr", "stds-constlr",
-            "magnitude-idle", "magnitude-idle-constlr", "magnitude-hold", "gradr-crossing-hold",
-            "magnitude-idle-hold", "magnitude-idle-early-hold", "magnitude-idle-third-hold",
-            "gradr-crossing-early-hold", "stds-early-hold")
-LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
-          "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
-          "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
-          "stds": "STDS (scheduled threshold)", "deepr": "Deep R",
-          "magnitude-early": "magnitude pruning, ramp in the first half",
-          "gradr-crossing-early": "Grad R crossing, ramp in the first half",
-          "magnitude-constlr": "magnitude pruning, constant learning rate",
-          "gradr-crossing-constlr": "Grad R crossing, constant learning rate",
-          "dense-constlr": "dense, constant learning rate",
-          "gradr-constlr": "Grad R (deployed count), constant learning rate",
-          "stds-constlr": "STDS, constant learning rate",
-          "magnitude-idle": "magnitude pruning, idle synapses first",
-          "magnitude-idle-constlr": "magnitude pruning, idle synapses first, constant rate",
-          "magnitude-hold": "magnitude pruning, rate held over the ramp, then cosine",
-          "gradr-crossing-hold": "Grad R crossing, rate held over the ramp, then cosine",
-          "magnitude-idle-hold": "magnitude pruning, idle first, rate held, then cosine",
-          "magnitude-idle-early-hold": "magnitude pruning, idle first, ramp and rate held in "
-                                       "the first half, then cosine",
-          "magnitude-idle-third-hold": "magnitude pruning, idle first, ramp and rate held in "
-                                       "the first 30%, then cosine",
-          "gradr-crossing-early-hold": "Grad R crossing, ramp and rate held in the first "
-                                       "half, then cosine",
-          "stds-early-hold": "STDS, ramp and rate held in the first half, then cosine"}
+# every variant the benchmark runs: name -> label (tables, plot legend), in the tables' and
+# the plot's order; prune_options and model_config read a name's parts
+VARIANTS: dict[str, str] = {
+    "dense": "dense",
+    "magnitude": "magnitude pruning",
+    "gradr-crossing": "Grad R, crossing shift",
+    "gradr": "Grad R (deployed count)",
+    "gradr-float": "Grad R (float count)",
+    "gradr-ft": "Grad R + fine-tune",
+    "stds": "STDS (scheduled threshold)",
+    "deepr": "Deep R",
+    "magnitude-early": "magnitude pruning, ramp in the first half",
+    "gradr-crossing-early": "Grad R crossing, ramp in the first half",
+    "dense-constlr": "dense, constant learning rate",
+    "magnitude-constlr": "magnitude pruning, constant learning rate",
+    "gradr-crossing-constlr": "Grad R crossing, constant learning rate",
+    "gradr-constlr": "Grad R (deployed count), constant learning rate",
+    "stds-constlr": "STDS, constant learning rate",
+    "magnitude-idle": "magnitude pruning, idle synapses first",
+    "magnitude-idle-constlr": "magnitude pruning, idle synapses first, constant rate",
+    "magnitude-hold": "magnitude pruning, rate held over the ramp, then cosine",
+    "gradr-crossing-hold": "Grad R crossing, rate held over the ramp, then cosine",
+    "magnitude-idle-hold": "magnitude pruning, idle first, rate held, then cosine",
+    "magnitude-idle-early-hold": "magnitude pruning, idle first, ramp and rate held in the first "
+                                 "half, then cosine",
+    "magnitude-idle-third-hold": "magnitude pruning, idle first, ramp and rate held in the first "
+                                 "30%, then cosine",
+    "gradr-crossing-early-hold": "Grad R crossing, ramp and rate held in the first half, then "
+                                 "cosine",
+    "stds-early-hold": "STDS, ramp and rate held in the first half, then cosine",
+}
 # the fraction of the run the *-hold variants keep the full learning rate: the default ramp's end
 HOLD = 0.75
 # variant suffix -> its pruning ramp instead of (0, 0.75) (a "-hold" after it holds the rate as
@@ -382,7 +384,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault((row["variant"], key), []).append(row)
     table = []
     for (variant, key), members in sorted(groups.items(), key=lambda kv: (
-            -statistics.fmean(m["connectivity"] for m in kv[1]), VARIANTS.index(kv[0][0]))):
+            -statistics.fmean(m["connectivity"] for m in kv[1]), list(VARIANTS).index(kv[0][0]))):
         target = json.loads(key)
         lava = [m["lava_accuracy"] for m in members]
         table.append({
@@ -416,7 +418,7 @@ def markdown(table: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
         target = "-" if spec is None else f"{point_name(spec)}: " + " / ".join(
             f"{100 * value:g}%" for _, value in sorted(spec.items()))
         lines.append(
-            f"| {LABELS[t['variant']]} | {target} | {len(t['seeds'])} | "
+            f"| {VARIANTS[t['variant']]} | {target} | {len(t['seeds'])} | "
             f"{100 * t['connectivity_mean']:.2f}% | "
             f"{_maybe(t['useful_connectivity_mean'], '{:.2%}')} | "
             f"{_maybe(t['live_hidden_neurons_mean'], '{:.0f}')} | "
@@ -466,7 +468,7 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
                              squeeze=False, gridspec_kw={"width_ratios": [c + 1 for c in counts]})
     for ax, point in zip(axes[0], points, strict=True):
         here = [t for t in table if point_name(t["target_connectivity"]) == point]
-        here.sort(key=lambda t: VARIANTS.index(t["variant"]))
+        here.sort(key=lambda t: list(VARIANTS).index(t["variant"]))
         for x, t in enumerate(here):
             seeds = [100 * r["lava_accuracy"] for r in rows if r["variant"] == t["variant"]
                      and point_name(r["target_connectivity"]) == point]
@@ -526,8 +528,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    for variant in args.variants:
-        prune_options(variant, 0.5)  # unknown names stop here, before hours of work
+    for variant in args.variants:  # unknown names stop here, before hours of work
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+        prune_options(variant, 0.5)
     for flag in ("jobs", "threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
