@@ -56,6 +56,15 @@ spread over seeds) and a plot (one panel per matched point, every seed a dot), w
 the results folder under its name (``docs/figures/mnist_matched.{json,png}`` for the default
 folder).
 
+``--set SECTION.KEY=VALUE`` (repeatable) changes one key of the model config for every run,
+after the variant's own edits, and is checked as the file would be: ``--set
+training.batch_size=256`` asks one question of ``mnist-2fc-direct-affine5`` without a copy of
+it. Each result records its edits (``config_overrides``), the runs train in their own folder
+(``<model>+training.batch_size=256/<run>``), and a results folder holding runs with other
+edits is refused, so give each question its own ``--results``. (The configs
+``benchmarks/configs/mnist-2fc-direct-affine5-*.toml`` are such one-key copies, from before
+``--set``; they stay because the committed results name them.)
+
 ``--jobs N`` trains N runs at a time, each in its own process with ``cpu_count // N`` torch
 threads (``--threads``): on a 2-core AMD EPYC (AVX2) two one-thread runs took 44-50 s per
 epoch each where one two-thread run took 64 s, 2.7x the epochs per hour, because much of a
@@ -127,6 +136,8 @@ HOLD = 0.75
 # Grad R rewires) at up to half the peak learning rate instead of 13% of it (cosine schedule);
 # "-third" over the first 30%
 RAMPS = {"-early": (0.0, 0.5), "-third": (0.0, 0.3)}
+# the model config's sections that --set may change (not [model] or [[layers]])
+SETTABLE = ("input", "neuron", "training")
 
 
 def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, Any]:
@@ -190,17 +201,50 @@ def settings(args: argparse.Namespace, variant: str, target: dict[int, float] | 
     """What a result file must record to be reused for this run (JSON-shaped)."""
     return json.loads(json.dumps({
         "model": args.model, "epochs": args.epochs, "seed": seed, "variant": variant,
-        "target_connectivity": target, "lava_samples": args.lava_samples}))
+        "target_connectivity": target, "lava_samples": args.lava_samples,
+        # only when given, so the results written before --set still match their runs
+        **({"config_overrides": args.config_overrides} if args.config_overrides else {})}))
 
 
-def model_config(model: str, variant: str) -> Any:
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``--set SECTION.KEY=VALUE`` -> ("SECTION.KEY", VALUE): VALUE in TOML syntax (``256``,
+    ``1e-3``, ``"cosine"``), or a bare word, read as a string (``cosine``)."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or section not in SETTABLE or not name:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not SECTION.KEY=VALUE with SECTION one of {', '.join(SETTABLE)} "
+            "(e.g. training.batch_size=256)")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return f"{section}.{name}", parsed
+
+
+def run_folder(out: Path, model: str, overrides: dict[str, Any] | None, run: str) -> Path:
+    """Where a run trains: one folder per model config and its ``--set`` edits."""
+    edits = "".join(f"+{key}={value}" for key, value in sorted((overrides or {}).items()))
+    return out / f"{Path(model).stem}{edits}" / run
+
+
+def config_name(row: dict[str, Any]) -> str:
+    """A result's model config, with its ``--set`` edits, for titles."""
+    edits = ", ".join(f"{k} = {v}" for k, v in sorted(row.get("config_overrides", {}).items()))
+    return Path(row["model"]).stem + (f" ({edits})" if edits else "")
+
+
+def model_config(model: str, variant: str, overrides: dict[str, Any] | None = None) -> Any:
     """The model config of ``variant``: ``model``'s, with a constant learning rate for the
     ``*-constlr`` variants (as issue 3's runs trained), and the full rate held for the first
     ``HOLD`` of the run (``*-early-hold``, ``*-third-hold``: as long as their ramp), then the
-    cosine decay, for the ``*-hold`` variants."""
+    cosine decay, for the ``*-hold`` variants; then ``overrides`` (``--set``: "SECTION.KEY"
+    -> value), checked as the config file would be."""
     import dataclasses
 
-    from gradr_lava.config import load_model_config
+    from gradr_lava.config import load_model_config, parse_model_config
 
     config = load_model_config(model)
     if variant.endswith("-constlr"):
@@ -211,6 +255,16 @@ def model_config(model: str, variant: str) -> Any:
                      if variant.endswith(f"{suffix}-hold")), HOLD)
         config = dataclasses.replace(config, training=dataclasses.replace(
             config.training, lr_schedule="cosine", lr_hold=hold))
+    if overrides:
+        data = config.to_dict()
+        for key, value in overrides.items():
+            section, name = key.split(".", 1)
+            data[section][name] = value
+        edits = ", ".join(f"{key}={value!r}" for key, value in overrides.items())
+        # the file stays the source: a relative teacher path is read from its folder
+        config = dataclasses.replace(
+            parse_model_config(data, f"{config.source} with --set {edits}"),
+            source=config.source)
     return config
 
 
@@ -220,10 +274,11 @@ def run_one(name: str, variant: str, target: dict[int, float] | None, seed: int,
     from gradr_deploy.pipeline import DeployOptions, deploy_network
     from gradr_lava.trainer import TrainOptions, train
 
-    out = args.out / Path(args.model).stem / name  # one folder per model config
+    out = run_folder(args.out, args.model, args.config_overrides, name)
     started = time.perf_counter()
     metrics = train(TrainOptions(
-        dataset="mnist", data_dir=args.data_dir, model=model_config(args.model, variant),
+        dataset="mnist", data_dir=args.data_dir,
+        model=model_config(args.model, variant, args.config_overrides),
         out=out, epochs=args.epochs,
         seed=seed, resume=(out / "checkpoint.pt").exists(), progress=not args.quiet,
         **prune_options(variant, target or 1.0)))
@@ -349,7 +404,8 @@ def add_topology(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[P
 
     changed = []
     for row in rows:
-        model = args.out / Path(row["model"]).stem / row["run"] / "model.net"
+        model = run_folder(args.out, row["model"], row.get("config_overrides"),
+                           row["run"]) / "model.net"
         if "useful_connectivity" in row or not model.exists():
             continue
         row.update(topology(model))
@@ -497,13 +553,14 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
                      f"(n={len(t['seeds'])})" for t in dense)
     epochs = "/".join(str(e) for e in sorted({r["epochs"] for r in rows}))
     # one short line each: a figure of one or two panels is narrower than the whole sentence
-    lines = [f"MNIST 2FC, {epochs} epochs", Path(rows[0]["model"]).stem,
+    lines = [f"MNIST 2FC, {epochs} epochs", config_name(rows[0]),
              "dots: seeds, bars: mean and seed range", *([note] if note else [])]
     fig.suptitle("\n".join(lines), fontsize=9)
     save_figure(fig, path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked before any run starts (exit 2 naming the flag)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", default="mnist-2fc-direct-noaug")
@@ -513,6 +570,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", type=lambda s: s.split(","),
                         default=["dense", "magnitude", "gradr-crossing", "gradr", "gradr-ft",
                                  "gradr-float"])
+    parser.add_argument("--set", dest="settings", type=parse_setting, action="append",
+                        default=[], metavar="SECTION.KEY=VALUE",
+                        help="change one key of the model config for every run (repeatable; "
+                             "SECTION: input, neuron or training), recorded in each result")
     parser.add_argument("--lava-samples", type=int, default=10000)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "matched")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
@@ -528,14 +589,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    args.config_overrides = dict(args.settings)
     for variant in args.variants:  # unknown names stop here, before hours of work
         if variant not in VARIANTS:
             raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
         prune_options(variant, 0.5)
+        if args.config_overrides:
+            from gradr_deploy.errors import InputError
+
+            try:
+                model_config(args.model, variant, args.config_overrides)
+            except InputError as exc:
+                parser.error(str(exc))
     for flag in ("jobs", "threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
     from gradr_deploy.atomic import atomic_path, write_json
 
     args.results.mkdir(parents=True, exist_ok=True)
