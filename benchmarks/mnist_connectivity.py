@@ -217,6 +217,9 @@ def parse_setting(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not SECTION.KEY=VALUE with SECTION one of {', '.join(SETTABLE)} "
             "(e.g. training.batch_size=256)")
+    if key.strip() == "training.epochs":  # every run trains --epochs, which wins
+        raise argparse.ArgumentTypeError("the runs' length is --epochs, not --set "
+                                         "training.epochs")
     try:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:

@@ -49,7 +49,8 @@ def test_set_values_are_toml_or_bare_words(bench) -> None:
     ("training.batchsize=256", "unknown key(s) ['batchsize']"),
     ("training.batch_size=0", "batch_size = 0 must be"),
     ("layers.features=10", "SECTION one of input, neuron, training"),
-    ("batch_size=256", "SECTION.KEY=VALUE")])
+    ("batch_size=256", "SECTION.KEY=VALUE"),
+    ("training.epochs=40", "is --epochs")])
 def test_bad_set_stops_before_any_run_naming_the_flag_and_key(
         bench, tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str,
         message: str) -> None:
