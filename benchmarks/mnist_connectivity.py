@@ -42,6 +42,9 @@ Variants (``--variants``):
   (the 2% network of ``magnitude-idle-hold`` lost most of its accuracy in the ramp's last
   factor of ~3 and recovered only part of it in the 20 epochs left);
   ``magnitude-idle-third-hold``: the same over the first 30%;
+- ``gradr-crossing-idle-early-hold``: ``gradr-crossing-early-hold`` with ``idle_first``
+  (``--prune-idle-first``): connections that cannot change an output spike are pushed out
+  before every shift (Grad R crossing had left 16% of layer 0's synapses idle at ``1.3pct``);
 - ``<variant>-constlr`` (``dense``, ``magnitude``, ``magnitude-idle``, ``gradr-crossing``,
   ``gradr``, ``stds``): the model's recipe with a constant learning rate instead of its cosine
   schedule (issue 3's 8-epoch runs, constant rate and rate input, reached 96.83% at 1.32% with
@@ -128,6 +131,8 @@ VARIANTS: dict[str, str] = {
     "gradr-crossing-early-hold": "Grad R crossing, ramp and rate held in the first half, then "
                                  "cosine",
     "stds-early-hold": "STDS, ramp and rate held in the first half, then cosine",
+    "gradr-crossing-idle-early-hold": "Grad R crossing, idle connections pushed out, ramp and "
+                                      "rate held in the first half, then cosine",
 }
 # the fraction of the run the *-hold variants keep the full learning rate: the default ramp's end
 HOLD = 0.75
@@ -153,6 +158,9 @@ def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, A
         return {"prune": "gradr", "target_connectivity": target, "gradr_shift": "all"}
     if variant == "gradr-crossing":
         return {"prune": "gradr", "target_connectivity": target, "gradr_shift": "crossing"}
+    if variant == "gradr-crossing-idle":
+        return {"prune": "gradr", "target_connectivity": target, "gradr_shift": "crossing",
+                "pruner_options": {"idle_first": True}}
     if variant == "gradr-float":
         return {"prune": "gradr", "target_connectivity": target, "prune_mode": "schedule",
                 "gradr_count": "float"}
