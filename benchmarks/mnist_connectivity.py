@@ -42,6 +42,9 @@ Variants (``--variants``):
   (the 2% network of ``magnitude-idle-hold`` lost most of its accuracy in the ramp's last
   factor of ~3 and recovered only part of it in the 20 epochs left);
   ``magnitude-idle-third-hold``: the same over the first 30%;
+- ``gradr-crossing-idle-early-hold``: ``gradr-crossing-early-hold`` with ``idle_first``
+  (``--prune-idle-first``): connections that cannot change an output spike are pushed out
+  before every shift (Grad R crossing had left 16% of layer 0's synapses idle at ``1.3pct``);
 - ``<variant>-constlr`` (``dense``, ``magnitude``, ``magnitude-idle``, ``gradr-crossing``,
   ``gradr``, ``stds``): the model's recipe with a constant learning rate instead of its cosine
   schedule (issue 3's 8-epoch runs, constant rate and rate input, reached 96.83% at 1.32% with
@@ -55,6 +58,15 @@ variant is complete first. ``--report`` only aggregates what is finished: a tabl
 spread over seeds) and a plot (one panel per matched point, every seed a dot), written beside
 the results folder under its name (``docs/figures/mnist_matched.{json,png}`` for the default
 folder).
+
+``--set SECTION.KEY=VALUE`` (repeatable) changes one key of the model config for every run,
+after the variant's own edits, and is checked as the file would be: ``--set
+training.batch_size=256`` asks one question of ``mnist-2fc-direct-affine5`` without a copy of
+it. Each result records its edits (``config_overrides``), the runs train in their own folder
+(``<model>+training.batch_size=256/<run>``), and a results folder holding runs with other
+edits is refused, so give each question its own ``--results``. (The configs
+``benchmarks/configs/mnist-2fc-direct-affine5-*.toml`` are such one-key copies, from before
+``--set``; they stay because the committed results name them.)
 
 ``--jobs N`` trains N runs at a time, each in its own process with ``cpu_count // N`` torch
 threads (``--threads``): on a 2-core AMD EPYC (AVX2) two one-thread runs took 44-50 s per
@@ -89,35 +101,39 @@ from _runs import machine, save_figure
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 DEFAULT_RESULTS = REPO / "docs" / "figures" / "mnist_matched"
-VARIANTS = ("dense", "magnitude", "gradr-crossing", "gradr", "gradr-float", "gradr-ft", "stds",
-            "deepr", "magnitude-early", "gradr-crossing-early", "dense-constlr",
-            "magnitude-constlr", "gradr-crossing-constlr", "gradr-constlr", "stds-constlr",
-            "magnitude-idle", "magnitude-idle-constlr", "magnitude-hold", "gradr-crossing-hold",
-            "magnitude-idle-hold", "magnitude-idle-early-hold", "magnitude-idle-third-hold",
-            "gradr-crossing-early-hold", "stds-early-hold")
-LABELS = {"dense": "dense", "magnitude": "magnitude pruning",
-          "gradr-crossing": "Grad R, crossing shift", "gradr": "Grad R (deployed count)",
-          "gradr-float": "Grad R (float count)", "gradr-ft": "Grad R + fine-tune",
-          "stds": "STDS (scheduled threshold)", "deepr": "Deep R",
-          "magnitude-early": "magnitude pruning, ramp in the first half",
-          "gradr-crossing-early": "Grad R crossing, ramp in the first half",
-          "magnitude-constlr": "magnitude pruning, constant learning rate",
-          "gradr-crossing-constlr": "Grad R crossing, constant learning rate",
-          "dense-constlr": "dense, constant learning rate",
-          "gradr-constlr": "Grad R (deployed count), constant learning rate",
-          "stds-constlr": "STDS, constant learning rate",
-          "magnitude-idle": "magnitude pruning, idle synapses first",
-          "magnitude-idle-constlr": "magnitude pruning, idle synapses first, constant rate",
-          "magnitude-hold": "magnitude pruning, rate held over the ramp, then cosine",
-          "gradr-crossing-hold": "Grad R crossing, rate held over the ramp, then cosine",
-          "magnitude-idle-hold": "magnitude pruning, idle first, rate held, then cosine",
-          "magnitude-idle-early-hold": "magnitude pruning, idle first, ramp and rate held in "
-                                       "the first half, then cosine",
-          "magnitude-idle-third-hold": "magnitude pruning, idle first, ramp and rate held in "
-                                       "the first 30%, then cosine",
-          "gradr-crossing-early-hold": "Grad R crossing, ramp and rate held in the first "
-                                       "half, then cosine",
-          "stds-early-hold": "STDS, ramp and rate held in the first half, then cosine"}
+# every variant the benchmark runs: name -> label (tables, plot legend), in the tables' and
+# the plot's order; prune_options and model_config read a name's parts
+VARIANTS: dict[str, str] = {
+    "dense": "dense",
+    "magnitude": "magnitude pruning",
+    "gradr-crossing": "Grad R, crossing shift",
+    "gradr": "Grad R (deployed count)",
+    "gradr-float": "Grad R (float count)",
+    "gradr-ft": "Grad R + fine-tune",
+    "stds": "STDS (scheduled threshold)",
+    "deepr": "Deep R",
+    "magnitude-early": "magnitude pruning, ramp in the first half",
+    "gradr-crossing-early": "Grad R crossing, ramp in the first half",
+    "dense-constlr": "dense, constant learning rate",
+    "magnitude-constlr": "magnitude pruning, constant learning rate",
+    "gradr-crossing-constlr": "Grad R crossing, constant learning rate",
+    "gradr-constlr": "Grad R (deployed count), constant learning rate",
+    "stds-constlr": "STDS, constant learning rate",
+    "magnitude-idle": "magnitude pruning, idle synapses first",
+    "magnitude-idle-constlr": "magnitude pruning, idle synapses first, constant rate",
+    "magnitude-hold": "magnitude pruning, rate held over the ramp, then cosine",
+    "gradr-crossing-hold": "Grad R crossing, rate held over the ramp, then cosine",
+    "magnitude-idle-hold": "magnitude pruning, idle first, rate held, then cosine",
+    "magnitude-idle-early-hold": "magnitude pruning, idle first, ramp and rate held in the first "
+                                 "half, then cosine",
+    "magnitude-idle-third-hold": "magnitude pruning, idle first, ramp and rate held in the first "
+                                 "30%, then cosine",
+    "gradr-crossing-early-hold": "Grad R crossing, ramp and rate held in the first half, then "
+                                 "cosine",
+    "stds-early-hold": "STDS, ramp and rate held in the first half, then cosine",
+    "gradr-crossing-idle-early-hold": "Grad R crossing, idle connections pushed out, ramp and "
+                                      "rate held in the first half, then cosine",
+}
 # the fraction of the run the *-hold variants keep the full learning rate: the default ramp's end
 HOLD = 0.75
 # variant suffix -> its pruning ramp instead of (0, 0.75) (a "-hold" after it holds the rate as
@@ -125,6 +141,8 @@ HOLD = 0.75
 # Grad R rewires) at up to half the peak learning rate instead of 13% of it (cosine schedule);
 # "-third" over the first 30%
 RAMPS = {"-early": (0.0, 0.5), "-third": (0.0, 0.3)}
+# the model config's sections that --set may change (not [model] or [[layers]])
+SETTABLE = ("input", "neuron", "training")
 
 
 def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, Any]:
@@ -140,6 +158,9 @@ def prune_options(variant: str, target: float | dict[int, float]) -> dict[str, A
         return {"prune": "gradr", "target_connectivity": target, "gradr_shift": "all"}
     if variant == "gradr-crossing":
         return {"prune": "gradr", "target_connectivity": target, "gradr_shift": "crossing"}
+    if variant == "gradr-crossing-idle":
+        return {"prune": "gradr", "target_connectivity": target, "gradr_shift": "crossing",
+                "pruner_options": {"idle_first": True}}
     if variant == "gradr-float":
         return {"prune": "gradr", "target_connectivity": target, "prune_mode": "schedule",
                 "gradr_count": "float"}
@@ -188,17 +209,53 @@ def settings(args: argparse.Namespace, variant: str, target: dict[int, float] | 
     """What a result file must record to be reused for this run (JSON-shaped)."""
     return json.loads(json.dumps({
         "model": args.model, "epochs": args.epochs, "seed": seed, "variant": variant,
-        "target_connectivity": target, "lava_samples": args.lava_samples}))
+        "target_connectivity": target, "lava_samples": args.lava_samples,
+        # only when given, so the results written before --set still match their runs
+        **({"config_overrides": args.config_overrides} if args.config_overrides else {})}))
 
 
-def model_config(model: str, variant: str) -> Any:
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``--set SECTION.KEY=VALUE`` -> ("SECTION.KEY", VALUE): VALUE in TOML syntax (``256``,
+    ``1e-3``, ``"cosine"``), or a bare word, read as a string (``cosine``)."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or section not in SETTABLE or not name:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not SECTION.KEY=VALUE with SECTION one of {', '.join(SETTABLE)} "
+            "(e.g. training.batch_size=256)")
+    if key.strip() == "training.epochs":  # every run trains --epochs, which wins
+        raise argparse.ArgumentTypeError("the runs' length is --epochs, not --set "
+                                         "training.epochs")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return f"{section}.{name}", parsed
+
+
+def run_folder(out: Path, model: str, overrides: dict[str, Any] | None, run: str) -> Path:
+    """Where a run trains: one folder per model config and its ``--set`` edits."""
+    edits = "".join(f"+{key}={value}" for key, value in sorted((overrides or {}).items()))
+    return out / f"{Path(model).stem}{edits}" / run
+
+
+def config_name(row: dict[str, Any]) -> str:
+    """A result's model config, with its ``--set`` edits, for titles."""
+    edits = ", ".join(f"{k} = {v}" for k, v in sorted(row.get("config_overrides", {}).items()))
+    return Path(row["model"]).stem + (f" ({edits})" if edits else "")
+
+
+def model_config(model: str, variant: str, overrides: dict[str, Any] | None = None) -> Any:
     """The model config of ``variant``: ``model``'s, with a constant learning rate for the
     ``*-constlr`` variants (as issue 3's runs trained), and the full rate held for the first
     ``HOLD`` of the run (``*-early-hold``, ``*-third-hold``: as long as their ramp), then the
-    cosine decay, for the ``*-hold`` variants."""
+    cosine decay, for the ``*-hold`` variants; then ``overrides`` (``--set``: "SECTION.KEY"
+    -> value), checked as the config file would be."""
     import dataclasses
 
-    from gradr_lava.config import load_model_config
+    from gradr_lava.config import load_model_config, parse_model_config
 
     config = load_model_config(model)
     if variant.endswith("-constlr"):
@@ -209,6 +266,16 @@ def model_config(model: str, variant: str) -> Any:
                      if variant.endswith(f"{suffix}-hold")), HOLD)
         config = dataclasses.replace(config, training=dataclasses.replace(
             config.training, lr_schedule="cosine", lr_hold=hold))
+    if overrides:
+        data = config.to_dict()
+        for key, value in overrides.items():
+            section, name = key.split(".", 1)
+            data[section][name] = value
+        edits = ", ".join(f"{key}={value!r}" for key, value in overrides.items())
+        # the file stays the source: a relative teacher path is read from its folder
+        config = dataclasses.replace(
+            parse_model_config(data, f"{config.source} with --set {edits}"),
+            source=config.source)
     return config
 
 
@@ -218,10 +285,11 @@ def run_one(name: str, variant: str, target: dict[int, float] | None, seed: int,
     from gradr_deploy.pipeline import DeployOptions, deploy_network
     from gradr_lava.trainer import TrainOptions, train
 
-    out = args.out / Path(args.model).stem / name  # one folder per model config
+    out = run_folder(args.out, args.model, args.config_overrides, name)
     started = time.perf_counter()
     metrics = train(TrainOptions(
-        dataset="mnist", data_dir=args.data_dir, model=model_config(args.model, variant),
+        dataset="mnist", data_dir=args.data_dir,
+        model=model_config(args.model, variant, args.config_overrides),
         out=out, epochs=args.epochs,
         seed=seed, resume=(out / "checkpoint.pt").exists(), progress=not args.quiet,
         **prune_options(variant, target or 1.0)))
@@ -347,7 +415,8 @@ def add_topology(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[P
 
     changed = []
     for row in rows:
-        model = args.out / Path(row["model"]).stem / row["run"] / "model.net"
+        model = run_folder(args.out, row["model"], row.get("config_overrides"),
+                           row["run"]) / "model.net"
         if "useful_connectivity" in row or not model.exists():
             continue
         row.update(topology(model))
@@ -382,7 +451,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault((row["variant"], key), []).append(row)
     table = []
     for (variant, key), members in sorted(groups.items(), key=lambda kv: (
-            -statistics.fmean(m["connectivity"] for m in kv[1]), VARIANTS.index(kv[0][0]))):
+            -statistics.fmean(m["connectivity"] for m in kv[1]), list(VARIANTS).index(kv[0][0]))):
         target = json.loads(key)
         lava = [m["lava_accuracy"] for m in members]
         table.append({
@@ -416,7 +485,7 @@ def markdown(table: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
         target = "-" if spec is None else f"{point_name(spec)}: " + " / ".join(
             f"{100 * value:g}%" for _, value in sorted(spec.items()))
         lines.append(
-            f"| {LABELS[t['variant']]} | {target} | {len(t['seeds'])} | "
+            f"| {VARIANTS[t['variant']]} | {target} | {len(t['seeds'])} | "
             f"{100 * t['connectivity_mean']:.2f}% | "
             f"{_maybe(t['useful_connectivity_mean'], '{:.2%}')} | "
             f"{_maybe(t['live_hidden_neurons_mean'], '{:.0f}')} | "
@@ -466,7 +535,7 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
                              squeeze=False, gridspec_kw={"width_ratios": [c + 1 for c in counts]})
     for ax, point in zip(axes[0], points, strict=True):
         here = [t for t in table if point_name(t["target_connectivity"]) == point]
-        here.sort(key=lambda t: VARIANTS.index(t["variant"]))
+        here.sort(key=lambda t: list(VARIANTS).index(t["variant"]))
         for x, t in enumerate(here):
             seeds = [100 * r["lava_accuracy"] for r in rows if r["variant"] == t["variant"]
                      and point_name(r["target_connectivity"]) == point]
@@ -495,13 +564,14 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
                      f"(n={len(t['seeds'])})" for t in dense)
     epochs = "/".join(str(e) for e in sorted({r["epochs"] for r in rows}))
     # one short line each: a figure of one or two panels is narrower than the whole sentence
-    lines = [f"MNIST 2FC, {epochs} epochs", Path(rows[0]["model"]).stem,
+    lines = [f"MNIST 2FC, {epochs} epochs", config_name(rows[0]),
              "dots: seeds, bars: mean and seed range", *([note] if note else [])]
     fig.suptitle("\n".join(lines), fontsize=9)
     save_figure(fig, path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked before any run starts (exit 2 naming the flag)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", default="mnist-2fc-direct-noaug")
@@ -511,6 +581,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", type=lambda s: s.split(","),
                         default=["dense", "magnitude", "gradr-crossing", "gradr", "gradr-ft",
                                  "gradr-float"])
+    parser.add_argument("--set", dest="settings", type=parse_setting, action="append",
+                        default=[], metavar="SECTION.KEY=VALUE",
+                        help="change one key of the model config for every run (repeatable; "
+                             "SECTION: input, neuron or training), recorded in each result")
     parser.add_argument("--lava-samples", type=int, default=10000)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "matched")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
@@ -526,12 +600,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    for variant in args.variants:
-        prune_options(variant, 0.5)  # unknown names stop here, before hours of work
+    args.config_overrides = dict(args.settings)
+    for variant in args.variants:  # unknown names stop here, before hours of work
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+        prune_options(variant, 0.5)
+        if args.config_overrides:
+            from gradr_deploy.errors import InputError
+
+            try:
+                model_config(args.model, variant, args.config_overrides)
+            except InputError as exc:
+                parser.error(str(exc))
     for flag in ("jobs", "threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
     from gradr_deploy.atomic import atomic_path, write_json
 
     args.results.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,8 @@ class Pruning:
         prune_ramp: ``(start, end)`` fractions of training over which connectivity ramps
             down to the target (magnitude, stds, Grad R schedule mode; default (0, 0.75)).
         prune_idle_first: magnitude: drop first, at every mask update, the synapses that
-            cannot change an output spike (``--prune-idle-first``, ``docs/rewiring.md``).
+            cannot change an output spike; Grad R schedule mode: push them out before every
+            shift (``--prune-idle-first``, ``docs/rewiring.md``).
     """
 
     method: str = "gradr"

@@ -3,6 +3,7 @@ quantization composing with the parametrization, Conv blocks, schedule mode, opt
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -326,3 +327,51 @@ def test_schedule_shift_on_crossing_connections_only_keeps_the_other_thetas():
     assert bool(left.any()) and bool((after[left] <= 0).all())
     with pytest.raises(RewiringError, match="schedule-mode option"):
         make_pruner("gradr", target_connectivity=0.2, alpha=1.0, shrink=False)
+
+
+def _gradr_trap(idle_first: bool, steps: int = 1) -> list[torch.Tensor]:
+    """A 4-3-2 chain where hidden neuron 0 has the largest inputs and no output present: Grad R
+    keeps those inputs unless ``idle_first`` pushes them out. Returns the (out, in) presence
+    masks after ``steps`` schedule steps (float count, targets held: ramp over)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(slayer.block.cuba.Dense(NEURON, 4, 3),
+                              slayer.block.cuba.Dense(NEURON, 3, 2))
+    pruner = make_pruner("gradr", mode="schedule", target_connectivity={0: 0.5, 1: 0.5},
+                         total_steps=10, schedule=(0.0, 0.0), shrink=False,
+                         idle_first=idle_first)
+    pruner.attach(net)
+    theta0, theta1 = (hidden_parameter(block.synapse) for block in net)
+    with torch.no_grad():
+        # layer 0: neuron 0's four inputs are the largest; neurons 1 and 2 have two present each
+        theta0.copy_(torch.tensor([[3.0, 3.0, 3.0, 3.0], [2.0, 1.9, -0.1, -0.2],
+                                   [1.8, 1.7, -0.3, -0.4]]).reshape(theta0.shape))
+        # layer 1: nothing leaves hidden neuron 0
+        theta1.copy_(torch.tensor([[-1.0, 1.0, 0.9], [-1.0, 0.8, -0.5]]).reshape(theta1.shape))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
+    for _ in range(steps):
+        pruner.after_step(optimizer)
+    return [hidden_parameter(block.synapse).detach().reshape(3 if i == 0 else 2, -1) > 0
+            for i, block in enumerate(net)]
+
+
+def test_idle_first_pushes_out_the_connections_into_a_cut_off_neuron():
+    from gradr_deploy.netx import useful_in_chain
+
+    plain = _gradr_trap(idle_first=False)
+    assert plain[0][0].all() and not plain[1][:, 0].any()  # 4 of its 6 inputs feed a dead end
+    pushed = _gradr_trap(idle_first=True)
+    assert [int(mask.sum()) for mask in pushed] == [6, 3]  # the targets still hold exactly
+    assert not pushed[0][0].any()
+    useful = useful_in_chain([mask.numpy() for mask in pushed])
+    assert all(np.array_equal(u, m.numpy()) for u, m in zip(useful, pushed, strict=True))
+    # the reflected inputs sit as far below the boundary as they were above: they stay out
+    assert torch.equal(_gradr_trap(idle_first=True, steps=5)[0], pushed[0])
+
+
+def test_idle_first_is_a_schedule_mode_option_for_dense_chains():
+    with pytest.raises(RewiringError, match="schedule-mode option"):
+        make_pruner("gradr", target_connectivity=0.25, alpha=ALPHA, idle_first=True)
+    pruner = make_pruner("gradr", mode="schedule", target_connectivity=0.5, total_steps=10,
+                         idle_first=True)
+    with pytest.raises(RewiringError, match="needs dense layers; layer 0"):
+        pruner.attach(torch.nn.Sequential(slayer.block.cuba.Conv(NEURON, 2, 3, 3)))

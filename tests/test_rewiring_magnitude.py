@@ -159,4 +159,4 @@ def test_idle_first_needs_a_chain_of_dense_layers():
     with pytest.raises(RewiringError, match=r"layer 1 .* takes 8 inputs, layer 0 has 10"):
         pruner.attach(apart)
     with pytest.raises(RewiringError, match="does not use"):
-        make_pruner("gradr", target_connectivity=0.5, total_steps=10, idle_first=True)
+        make_pruner("stds", target_connectivity=0.5, total_steps=10, idle_first=True)

@@ -137,9 +137,28 @@ def test_prune_idle_first_leaves_fewer_idle_synapses_at_the_same_connectivity(
     assert first["idle_synapses"][0]["live_neurons"] >= plain["idle_synapses"][0]["live_neurons"]
 
 
-def test_prune_idle_first_is_a_magnitude_option(
+def test_prune_idle_first_is_refused_where_it_means_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _ = _train(tmp_path, "--epochs", "1", "--prune", "gradr", "--target-connectivity",
+    code, _ = _train(tmp_path, "--epochs", "1", "--prune", "stds", "--target-connectivity",
                      "0.2", "--prune-idle-first")
     assert code == 2
     assert "does not use --prune-idle-first" in capsys.readouterr().err
+    code, _ = _train(tmp_path, "--epochs", "1", "--prune", "gradr", "--alpha", "0.06",
+                     "--target-connectivity", "0.2", "--prune-idle-first")
+    assert code == 2
+    assert "--prune-idle-first is a schedule-mode option" in capsys.readouterr().err
+
+
+def test_gradr_idle_first_leaves_fewer_idle_synapses_at_the_same_connectivity(
+        tmp_path: Path) -> None:
+    flags = ("--epochs", "2", "--prune", "gradr", "--gradr-shift", "crossing",
+             "--target-connectivity", "0=0.1,1=0.1")
+    code, plain = _train(tmp_path / "plain", *flags)
+    assert code == 0
+    code, first = _train(tmp_path / "first", *flags, "--prune-idle-first")
+    assert code == 0
+    assert first["history"][-1]["connectivity"] == pytest.approx(
+        plain["history"][-1]["connectivity"], abs=2e-3)
+    idle_plain, idle_first = (metrics["idle_synapses"][0]["idle"] for metrics in (plain, first))
+    assert idle_plain > 20, "the test would prove nothing"
+    assert idle_first < idle_plain / 4

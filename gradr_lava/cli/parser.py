@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="magnitude: at every mask update drop first the synapses that "
                        "cannot change an output spike (into hidden neurons with no outgoing "
                        "synapse left, out of neurons with no input left), so the budget goes "
-                       "to live neurons; needs a chain of dense layers (docs/rewiring.md)")
+                       "to live neurons; Grad R schedule mode: push such connections out "
+                       "before every shift; needs a chain of dense layers (docs/rewiring.md)")
     fit = train.add_argument_group("training to a core budget (hardware-aware rewiring)")
     fit.add_argument("--fit-cores", type=_positive_int, metavar="N",
                      help="derive per-layer connectivity targets so the network fits N cores, "

@@ -47,7 +47,7 @@ _OPTIONS: dict[str, tuple[type[RewiringPruner], frozenset[str]]] = {
     "none": (RewiringPruner, frozenset()),
     "gradr": (GradR, frozenset({"target_connectivity", "mode", "alpha", "total_steps",
                                 "schedule", "finetune", "regrow_theta",
-                                "adam_bias_correction", "count", "shrink"})),
+                                "adam_bias_correction", "count", "shrink", "idle_first"})),
     "deepr": (DeepR, frozenset({"target_connectivity", "l1", "temperature", "soft",
                                 "regrow_theta"})),
     "magnitude": (GradualMagnitude, frozenset({"target_connectivity", "total_steps",
@@ -108,8 +108,9 @@ def make_pruner(
             boundary (leave or regrow), so kept weights keep their size.
         idle_first: magnitude: at every mask update drop first the synapses that cannot
             change an output spike (into neurons with no outgoing synapse left, out of neurons
-            with no input left), so the budget goes to live neurons (default False; needs a
-            chain of dense layers).
+            with no input left), so the budget goes to live neurons; gradr schedule mode: before
+            every step's shift, push such connections out (default False; needs a chain of
+            dense layers; :mod:`.idle`).
         seed: seeds every random choice a pruner makes (its own generator, not torch's global).
 
     Raises:

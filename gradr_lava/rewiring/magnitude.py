@@ -8,22 +8,20 @@ After the ramp the mask is fixed and training goes on (fine-tuning).
 
 ``idle_first=True`` (not in Zhu & Gupta) first drops the synapses that cannot change an output
 spike: those into hidden neurons that have lost every outgoing synapse, and those out of neurons
-that have lost every input (:func:`gradr_deploy.netx.useful_in_chain`). Plain magnitude pruning
+that have lost every input (:mod:`.idle`). Plain magnitude pruning
 keeps them as long as they are large, and they take a share of the budget (13% of layer 0's
 at 1.3% on MNIST 2FC, docs/results.md section 6) that can go to live neurons instead.
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
-import numpy as np
 import torch
 
-from gradr_deploy.netx.reachability import useful_in_chain
 from gradr_lava.rewiring.base import LayerState, RewiringPruner
 from gradr_lava.rewiring.errors import RewiringError
+from gradr_lava.rewiring.idle import check_dense_chain, useful_synapses
 from gradr_lava.rewiring.layers import PrunableLayer, Targets
 from gradr_lava.rewiring.parametrization import MaskedWeight, register
 from gradr_lava.rewiring.schedule import CubicSchedule, target_count
@@ -90,34 +88,14 @@ class GradualMagnitude(RewiringPruner):
         self._every = prune_every
 
     def _check_targets(self, targets: list[float], layers: list[PrunableLayer]) -> None:
-        if not self._idle_first:
-            return
-        for layer in layers:
-            shape = tuple(layer.synapse.weight.shape)
-            if len(shape) < 2 or any(size != 1 for size in shape[2:]):
-                raise RewiringError(
-                    f"idle_first needs dense layers; layer {layer.index} ({layer.name!r}) has "
-                    f"a weight of shape {shape}: drop idle_first for this network")
-        for before, after in itertools.pairwise(layers):
-            outputs, inputs = before.synapse.weight.shape[0], after.synapse.weight.shape[1]
-            if outputs != inputs:
-                raise RewiringError(
-                    f"idle_first needs the dense layers to form a chain: layer {after.index} "
-                    f"({after.name!r}) takes {inputs} inputs, layer {before.index} has "
-                    f"{outputs} neurons: drop idle_first for this network")
+        if self._idle_first:
+            check_dense_chain(layers)
 
     def _useful(self) -> list[torch.Tensor]:
         """Per layer (all of them, in order), where a synapse can change an output spike."""
-        nonzero, driven = [], []
-        for state in self._layers:
-            weight = (state.param.mask if state.rewired else state.layer.synapse.weight)
-            nonzero.append(weight.detach().reshape(weight.shape[0], -1).cpu().numpy() != 0)
-            bias = getattr(state.layer.synapse, "bias", None)
-            driven.append(None if bias is None else
-                          np.broadcast_to(bias.detach().cpu().numpy() != 0, weight.shape[:1]))
-        return [torch.from_numpy(useful).reshape(state.present.shape).to(state.present.device)
-                for useful, state in zip(useful_in_chain(nonzero, driven), self._layers,
-                                         strict=True)]
+        present = [(state.param.mask if state.rewired else state.layer.synapse.weight) != 0
+                   for state in self._layers]
+        return useful_synapses(present, [state.layer for state in self._layers])
 
     def _attach_layer(self, layer: PrunableLayer, target: float) -> None:
         register(layer.synapse, MaskedWeight(torch.ones_like(layer.synapse.weight.detach())))
