@@ -581,7 +581,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variants", type=lambda s: s.split(","),
                         default=["dense", "magnitude", "gradr-crossing", "gradr", "gradr-ft",
                                  "gradr-float"])
-    parser.add_argument("--set", dest="settings", type=parse_setting, action="append",
+    parser.add_argument("--set", dest="config_overrides", type=parse_setting, action="append",
                         default=[], metavar="SECTION.KEY=VALUE",
                         help="change one key of the model config for every run (repeatable; "
                              "SECTION: input, neuron or training), recorded in each result")
@@ -600,7 +600,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    args.config_overrides = dict(args.settings)
+    args.config_overrides = dict(args.config_overrides)  # (key, value) pairs, the last wins
     for variant in args.variants:  # unknown names stop here, before hours of work
         if variant not in VARIANTS:
             raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")

@@ -350,8 +350,8 @@ def _gradr_trap(idle_first: bool, steps: int = 1) -> list[torch.Tensor]:
     optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
     for _ in range(steps):
         pruner.after_step(optimizer)
-    return [hidden_parameter(block.synapse).detach().reshape(3 if i == 0 else 2, -1) > 0
-            for i, block in enumerate(net)]
+    return [hidden_parameter(block.synapse).detach().reshape(block.synapse.weight.shape[0], -1) > 0
+            for block in net]
 
 
 def test_idle_first_pushes_out_the_connections_into_a_cut_off_neuron():

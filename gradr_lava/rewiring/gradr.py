@@ -243,17 +243,20 @@ class GradR(RewiringPruner):
 
     def _drop_idle(self) -> None:
         """Reflect every present idle connection below the boundary (module docstring)."""
-        present = [state.hidden.detach() > self._threshold(state) if state.rewired
-                   else state.layer.synapse.weight.detach() != 0 for state in self._layers]
+        thresholds = [self._threshold(state) if state.rewired else 0.0 for state in self._layers]
+        present = [state.hidden.detach() > threshold if state.rewired
+                   else state.layer.synapse.weight.detach() != 0
+                   for state, threshold in zip(self._layers, thresholds, strict=True)]
         useful = useful_synapses(present, [state.layer for state in self._layers])
-        for state, here, keep in zip(self._layers, present, useful, strict=True):
+        for state, threshold, here, keep in zip(self._layers, thresholds, present, useful,
+                                                strict=True):
             if state.rewired:
                 idle = here & ~keep
                 theta = state.hidden.data
-                theta[idle] = 2.0 * self._threshold(state) - theta[idle]
+                theta[idle] = 2.0 * threshold - theta[idle]
 
     def _rewire(self, optimizer: torch.optim.Optimizer, lr: float | None) -> None:
-        if self.idle_first and self.mode == "schedule" and not self.finetuning:
+        if self.idle_first and not self.finetuning:  # idle_first implies schedule mode
             self._drop_idle()
         for state in self.rewired:
             index, theta = state.layer.index, state.hidden
