@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from netx_writer import shared_netx, write_net
 
 from gradr_deploy.mapping import map_network
-from gradr_deploy.netx import dense_network, idle_synapses, read_netx, strip_idle
+from gradr_deploy.netx import (
+    dense_network,
+    idle_synapses,
+    read_netx,
+    strip_idle,
+    useful_in_chain,
+)
 
 
 def test_hand_built_chain_counts_dead_ends_silent_sources_and_their_chains() -> None:
@@ -71,6 +77,30 @@ def test_idle_count_matches_path_reachability(sizes: list[int], seed: int, densi
     for k, w in enumerate(weights):
         assert idle[k].synapses == int((w != 0).sum())
         assert idle[k].idle == int((w != 0).sum() - useful[k].sum()), k
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 7), min_size=2, max_size=5), st.integers(0, 2**31 - 1),
+       st.floats(0.05, 0.6))
+def test_useful_in_chain_gives_the_same_masks_on_torch_tensors(sizes: list[int], seed: int,
+                                                                density: float) -> None:
+    # the training-time idle_first check runs it on the weights' own device, as torch tensors
+    import torch
+
+    rng = np.random.default_rng(seed)
+    weights = [np.where(rng.random((b, a)) < density, rng.integers(1, 9, (b, a)), 0)
+               for a, b in itertools.pairwise(sizes)]
+    driven = [rng.random(w.shape[0]) < 0.2 for w in weights]
+    for bias in (None, driven):
+        expected = useful_in_chain([w != 0 for w in weights], bias)
+        got = useful_in_chain([torch.from_numpy(w != 0) for w in weights],
+                              None if bias is None else [torch.from_numpy(d) for d in bias])
+        assert all(isinstance(g, torch.Tensor) and g.dtype == torch.bool for g in got)
+        for k, (e, g) in enumerate(zip(expected, got, strict=True)):
+            np.testing.assert_array_equal(g.numpy(), e, err_msg=f"layer {k}")
+    no_bias = useful_in_chain([w != 0 for w in weights])
+    for k, (e, u) in enumerate(zip(no_bias, _useful_by_paths(weights), strict=True)):
+        np.testing.assert_array_equal(e, u, err_msg=f"layer {k}")
 
 
 def _write_dense(path: Path, weights: list[np.ndarray]) -> Path:

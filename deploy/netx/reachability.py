@@ -80,15 +80,17 @@ class _Reach:
 def _chain_reach(nonzero: list[np.ndarray], driven: list[np.ndarray]) -> list[_Reach]:
     """Forward (which neurons can spike) then backward (which reach the last layer) through
     one chain: layer k's ``(out, in)`` nonzero mask feeds layer k+1 (shapes already checked);
-    ``driven[k]``: layer k's neurons a bias can drive."""
+    ``driven[k]``: layer k's neurons a bias can drive. Only numpy's boolean operators and
+    ``any(axis=)`` are used, and no indexing by a mask, so torch tensors work too, on their own
+    device and with no synchronisation (the training-time ``idle_first`` calls it every step)."""
     pre_spikes, spikes = [], []
-    previous = np.ones(nonzero[0].shape[1], dtype=bool)  # the chain's input can spike
+    previous = nonzero[0].any(axis=0) | True  # the chain's input can spike
     for mask, bias in zip(nonzero, driven, strict=True):
         pre_spikes.append(previous)
-        previous = mask[:, previous].any(axis=1) | bias
+        previous = (mask & previous[None, :]).any(axis=1) | bias
         spikes.append(previous)
     result: list[_Reach] = []
-    reaches = np.ones(nonzero[-1].shape[0], dtype=bool)  # the chain's last layer is its output
+    reaches = nonzero[-1].any(axis=1) | True  # the chain's last layer is its output
     for k in reversed(range(len(nonzero))):
         result.append(_Reach(nonzero[k], pre_spikes[k], spikes[k], reaches))
         reaches = result[-1].useful.any(axis=0)
@@ -100,29 +102,36 @@ def useful_in_chain(nonzero: list[np.ndarray],
     """The synapses that can change an output spike, in one chain of dense layers.
 
     Args:
-        nonzero: per layer, in order, its ``(out, in)`` boolean mask of nonzero synapses;
-            layer k's ``out`` neurons are layer k+1's ``in`` neurons, the last layer is the
-            output and the first layer's inputs are taken to spike.
-        driven: per layer, an ``(out,)`` mask of the neurons a bias can drive (None: none).
+        nonzero: per layer, in order, its ``(out, in)`` mask of nonzero synapses (boolean, or
+            any dtype: nonzero counts); layer k's ``out`` neurons are layer k+1's ``in``
+            neurons, the last layer is the output and the first layer's inputs are taken to
+            spike. Numpy arrays, or torch tensors (all on one device; the result stays there).
+        driven: per layer, an ``(out,)`` mask of the neurons a bias can drive (None: none),
+            of the same array type.
 
     Returns:
-        Per layer, an ``(out, in)`` boolean mask: True where the synapse can change an output
-        spike (it is nonzero, leaves a neuron that can spike and feeds one that reaches the
-        output).
+        Per layer, an ``(out, in)`` boolean mask of the inputs' array type: True where the
+        synapse can change an output spike (it is nonzero, leaves a neuron that can spike and
+        feeds one that reaches the output).
 
     Raises:
         ValueError: the shapes do not chain.
     """
     if not nonzero:
         return []
-    for k in range(1, len(nonzero)):
-        if nonzero[k].shape[1] != nonzero[k - 1].shape[0]:
-            raise ValueError(f"layer {k} has {nonzero[k].shape[1]} inputs but layer {k - 1} "
-                             f"has {nonzero[k - 1].shape[0]} neurons: not a chain")
-    biases = [np.zeros(m.shape[0], dtype=bool) if b is None else np.asarray(b, dtype=bool)
-              for m, b in zip(nonzero, driven or [None] * len(nonzero), strict=True)]
-    return [r.useful for r in _chain_reach([np.asarray(m, dtype=bool) for m in nonzero],
-                                           biases)]
+    masks = [_as_mask(m) for m in nonzero]
+    for k in range(1, len(masks)):
+        if masks[k].shape[1] != masks[k - 1].shape[0]:
+            raise ValueError(f"layer {k} has {masks[k].shape[1]} inputs but layer {k - 1} "
+                             f"has {masks[k - 1].shape[0]} neurons: not a chain")
+    biases = [m.any(axis=1) & False if b is None else _as_mask(b)
+              for m, b in zip(masks, driven or [None] * len(masks), strict=True)]
+    return [r.useful for r in _chain_reach(masks, biases)]
+
+
+def _as_mask(values: np.ndarray) -> np.ndarray:
+    # `!= 0` keeps a torch tensor a tensor on its device; lists become numpy arrays
+    return (values if hasattr(values, "shape") else np.asarray(values)) != 0
 
 
 def _driven(layer: DenseLayer, neurons: int) -> np.ndarray:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import torch
 
 from gradr_deploy.netx.reachability import useful_in_chain
@@ -53,11 +52,19 @@ def useful_synapses(present: list[torch.Tensor],
     Returns:
         Per layer, a boolean tensor of ``present[k]``'s shape and device.
     """
+    # numpy on the CPU (zero-copy views; torch's boolean reductions there are ~20x slower,
+    # 4 ms against 0.45 ms a step at MNIST 2FC size), torch on an accelerator (no copy to the
+    # host at every step)
+    on_host = present[0].device.type == "cpu"
     nonzero, driven = [], []
     for mask, layer in zip(present, layers, strict=True):
-        nonzero.append(mask.detach().reshape(mask.shape[0], -1).cpu().numpy())
+        flat = mask.detach().reshape(mask.shape[0], -1)
+        nonzero.append(flat.numpy() if on_host else flat)
         bias = getattr(layer.synapse, "bias", None)
-        driven.append(None if bias is None else
-                      np.broadcast_to(bias.detach().cpu().numpy() != 0, mask.shape[:1]))
-    return [torch.from_numpy(useful).reshape(mask.shape).to(mask.device)
+        if bias is None:
+            driven.append(None)
+        else:
+            drive = (bias.detach() != 0).expand(mask.shape[0])
+            driven.append(drive.numpy() if on_host else drive)
+    return [(torch.from_numpy(useful) if on_host else useful).reshape(mask.shape)
             for useful, mask in zip(useful_in_chain(nonzero, driven), present, strict=True)]
