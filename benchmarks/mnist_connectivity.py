@@ -83,9 +83,11 @@ step is small tensor operations that a second thread only slows.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -134,6 +136,7 @@ VARIANTS: dict[str, str] = {
     "gradr-crossing-idle-early-hold": "Grad R crossing, idle connections pushed out, ramp and "
                                       "rate held in the first half, then cosine",
 }
+VARIANT_ORDER = {name: order for order, name in enumerate(VARIANTS)}  # table order
 # the fraction of the run the *-hold variants keep the full learning rate: the default ramp's end
 HOLD = 0.75
 # variant suffix -> its pruning ramp instead of (0, 0.75) (a "-hold" after it holds the rate as
@@ -238,7 +241,10 @@ def parse_setting(text: str) -> tuple[str, Any]:
 def run_folder(out: Path, model: str, overrides: dict[str, Any] | None, run: str) -> Path:
     """Where a run trains: one folder per model config and its ``--set`` edits."""
     edits = "".join(f"+{key}={value}" for key, value in sorted((overrides or {}).items()))
-    return out / f"{Path(model).stem}{edits}" / run
+    safe = re.sub(r"[^\w.=+-]", "_", edits)
+    if safe != edits:  # a path value (training.teacher) must not open subfolders or collide
+        safe += "-" + hashlib.sha256(edits.encode()).hexdigest()[:8]
+    return out / f"{Path(model).stem}{safe}" / run
 
 
 def config_name(row: dict[str, Any]) -> str:
@@ -451,7 +457,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault((row["variant"], key), []).append(row)
     table = []
     for (variant, key), members in sorted(groups.items(), key=lambda kv: (
-            -statistics.fmean(m["connectivity"] for m in kv[1]), list(VARIANTS).index(kv[0][0]))):
+            -statistics.fmean(m["connectivity"] for m in kv[1]), VARIANT_ORDER[kv[0][0]])):
         target = json.loads(key)
         lava = [m["lava_accuracy"] for m in members]
         table.append({
@@ -535,7 +541,7 @@ def plot(table: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) ->
                              squeeze=False, gridspec_kw={"width_ratios": [c + 1 for c in counts]})
     for ax, point in zip(axes[0], points, strict=True):
         here = [t for t in table if point_name(t["target_connectivity"]) == point]
-        here.sort(key=lambda t: list(VARIANTS).index(t["variant"]))
+        here.sort(key=lambda t: VARIANT_ORDER[t["variant"]])
         for x, t in enumerate(here):
             seeds = [100 * r["lava_accuracy"] for r in rows if r["variant"] == t["variant"]
                      and point_name(r["target_connectivity"]) == point]

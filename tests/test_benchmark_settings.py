@@ -80,3 +80,13 @@ def test_edited_runs_are_recorded_and_kept_apart_from_the_plain_ones(
     assert bench.pending(plain) == []
     with pytest.raises(SystemExit, match="holds a run with other settings"):
         bench.pending(edited)
+
+
+def test_a_path_value_names_one_folder_of_its_own(bench, tmp_path: Path) -> None:
+    def folder(value: str) -> Path:
+        return bench.run_folder(tmp_path, BASE, {"training.teacher": value}, "run")
+
+    nested, flat = folder("../models/dense.net"), folder(".._models_dense.net")
+    assert nested.parent.parent == flat.parent.parent == tmp_path  # no subfolders
+    assert nested != flat  # two teachers never share a run folder
+    assert folder("a.net") == tmp_path / "mnist-2fc-direct-affine5+training.teacher=a.net" / "run"
