@@ -94,6 +94,9 @@ class TrainingConfig:
     distill_temperature: float = 1.0
     distill_signal: str = "counts"
     teacher_temperature: float = 0.0
+    # the label loss on the output spike counts (gradr_lava.losses): "cross_entropy", or
+    # "rate_mse" (the Grad R authors': MSE between firing rates and the one-hot label)
+    loss: str = "cross_entropy"
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ def resolve_model_path(model: str | Path) -> Path:
 
 
 LR_SCHEDULES = ("constant", "cosine")
+LOSSES = ("cross_entropy", "rate_mse")
 _FIELD_TYPES = {"int": int, "float": float, "str": str}
 
 
@@ -283,6 +287,8 @@ def parse_model_config(data: dict[str, Any], source: str) -> ModelConfig:
     _check(training.lr_schedule in LR_SCHEDULES,
            f"{source} [training].lr_schedule = {training.lr_schedule!r}: use one of "
            f"{', '.join(LR_SCHEDULES)}")
+    _check(training.loss in LOSSES,
+           f"{source} [training].loss = {training.loss!r}: use one of {', '.join(LOSSES)}")
     _check(training.lr_hold < 1.0,
            f"{source} [training].lr_hold = {training.lr_hold!r}: the fraction of the run "
            f"before the decay must be below 1")

@@ -154,16 +154,20 @@ class Teacher:
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor | None,
                       labels: torch.Tensor, weight: float, temperature: float,
-                      teacher_temperature: float | None = None) -> torch.Tensor:
+                      teacher_temperature: float | None = None,
+                      hard: torch.Tensor | None = None) -> torch.Tensor:
     """Summed over the batch: ``(1 - weight) * CE + weight * T^2 * KL`` (module docstring).
 
     Args:
         student: the student's output spike counts ``(N, classes)``, with gradient.
-        teacher: the teacher's signal ``(N, classes)``; None: cross-entropy alone.
+        teacher: the teacher's signal ``(N, classes)``; None: the label loss alone.
         teacher_temperature: ``T_t``; 0 or None (``[training]``'s default): ``temperature``.
         labels: ``(N,)`` class indices.
+        hard: the label loss summed over the batch, in place of the cross-entropy
+            (:func:`gradr_lava.losses.label_loss`).
     """
-    hard = F.cross_entropy(student, labels, reduction="sum")
+    if hard is None:
+        hard = F.cross_entropy(student, labels, reduction="sum")
     if teacher is None or weight == 0.0:
         return hard
     soft = F.kl_div(F.log_softmax(student / temperature, dim=1),

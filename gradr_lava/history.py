@@ -3,19 +3,20 @@ columns, per-layer shapes and warnings about an epoch that trained nothing."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from gradr_deploy.errors import option
+from gradr_lava.losses import silent_loss
 from gradr_lava.network import SpikingNetwork
 
 
 def health_warnings(row: dict[str, Any], history: list[dict[str, Any]],
-                    num_classes: int) -> list[str]:
+                    num_classes: int, loss: str = "cross_entropy") -> list[str]:
     """Warnings about an epoch that trained nothing: a silent output layer (no gradient
-    reaches the network through it) or a loss stuck at chance."""
+    reaches the network through it) or a loss stuck at a silent output layer's value
+    (``loss``: the config's label loss)."""
     warnings = []
-    epoch, chance = row["epoch"], math.log(num_classes)
+    epoch, chance = row["epoch"], silent_loss(loss, num_classes)
     if row["firing_rates"] and row["firing_rates"][-1] == 0.0:
         warnings.append(
             f"epoch {epoch}: the output layer fired no spike on the test set, so the "
@@ -26,8 +27,10 @@ def health_warnings(row: dict[str, Any], history: list[dict[str, Any]],
     if abs(row["loss"] - chance) < 1e-3:
         previous = history[-1]["loss"] if history else None
         if previous is None or abs(previous - row["loss"]) < 1e-3:
+            where = (f"ln {num_classes} = {chance:.4f}" if loss == "cross_entropy"
+                     else f"1/{num_classes} = {chance:.4f}")
             warnings.append(f"epoch {epoch}: the training loss {row['loss']:.4f} is at "
-                            f"chance (ln {num_classes} = {chance:.4f}) and not "
+                            f"chance ({where}, as if no output neuron fired) and not "
                             "moving")
     return warnings
 

@@ -3,7 +3,8 @@
 One sample's path: ``gradr_deploy.datasets`` loads an image ``(H, W)`` in [0, 1] ->
 ``gradr_deploy.simulation.stimulus.present`` turns it into rate-coded spikes ``(F, T + drain)`` ->
 ``SpikingNetwork`` produces output spikes ``(classes, T + drain)`` -> the class with the most
-output spikes is the prediction; the loss is cross-entropy on the output spike counts.
+output spikes is the prediction; the loss is cross-entropy on the output spike counts (or the
+Grad R authors' rate MSE: ``gradr_lava.losses``).
 
 A run directory holds ``checkpoint.pt`` (after every epoch), and at the end ``model.net``
 (netx HDF5), ``metrics.json`` and ``training_curves.png``. ``resume=True`` continues from the
@@ -43,6 +44,7 @@ from gradr_lava.distill import Teacher, distillation_loss, teacher_path
 from gradr_lava.epochs import batches, encoded, epoch_seed, lr_scheduler, make_encoding
 from gradr_lava.export import export_netx
 from gradr_lava.history import connectivity_columns, epoch_line, health_warnings, layer_shapes
+from gradr_lava.losses import label_loss
 from gradr_lava.network import SpikingNetwork
 from gradr_lava.options import CURVES_FILE, METRICS_FILE, MODEL_FILE, TrainOptions
 from gradr_lava.plots import plot_training_curves
@@ -232,11 +234,14 @@ class Trainer:
         """One optimizer and pruner step on this rank's share of a batch; adds the summed loss
         and the number correct to ``sums``."""
         labels = labels.to(self.context.device)
-        counts = self.model(spikes).sum(dim=-1)
+        output = self.model(spikes)  # (N, classes, window)
+        counts = output.sum(dim=-1)
         training = self.config.training
         teacher = None if self.teacher is None else self.teacher.targets(spikes)
-        losses = distillation_loss(counts, teacher, labels, training.distill_weight,
-                                   training.distill_temperature, training.teacher_temperature)
+        losses = distillation_loss(
+            counts, teacher, labels, training.distill_weight, training.distill_temperature,
+            training.teacher_temperature,
+            hard=label_loss(counts, labels, training.loss, output.shape[-1]))
         # DDP averages gradients over ranks: scaled so, the result is the global batch mean
         loss = losses * (self.context.world_size / global_batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -319,7 +324,8 @@ class Trainer:
             distributed.check_identical(self._rank_state(), f"after epoch {epoch + 1}, the "
                                         "model, optimizer or pruner state", self.context)
             row["seconds"] = time.perf_counter() - started
-            row["warnings"] = health_warnings(row, self.history, self.data.num_classes)
+            row["warnings"] = health_warnings(row, self.history, self.data.num_classes,
+                                              self.config.training.loss)
             if self.context.is_main:
                 for text in row["warnings"]:
                     tqdm.write(f"warning: {text}", file=sys.stderr)
