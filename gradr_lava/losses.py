@@ -4,9 +4,12 @@
 logits: ``CE(s, label) = logsumexp(s) - s[label]``.
 
 ``"rate_mse"`` is the loss of the Grad R and STDS authors' code (Chen et al., IJCAI 2021 and
-ICML 2022): the mean over classes of ``(s / window - onehot(label))^2``, where ``window`` is the
-number of time steps counted, so that ``s / window`` is each output neuron's firing rate in
-[0, 1]. It is bounded, and asks the winning neuron to fire at every step and the others never.
+ICML 2022): the mean over classes of ``(s / T - onehot(label))^2``, with ``T`` the input's time
+steps, so that ``s / T`` is each output neuron's firing rate. The counts are summed over the
+``T + layers`` steps of the window, because each layer delays its spikes by one step, but a
+neuron of the last layer fires at most about ``T`` times: the authors' network has no such
+delay and counts over ``T``. The loss asks the winning neuron to fire at every input step and
+the others never.
 
 Both are summed over the batch; the trainer divides by the batch size.
 """
@@ -22,14 +25,15 @@ from gradr_lava.config import LOSSES
 
 
 def label_loss(counts: torch.Tensor, labels: torch.Tensor, kind: str,
-               window: int) -> torch.Tensor:
+               time_steps: int) -> torch.Tensor:
     """The label loss of a batch, summed over its samples.
 
     Args:
         counts: output spike counts ``(N, classes)``, with gradient.
         labels: ``(N,)`` class indices.
         kind: one of :data:`LOSSES`.
-        window: the time steps the counts were summed over (``rate_mse`` only).
+        time_steps: ``T``, the input's time steps (``rate_mse`` only: the counts that mean
+            a rate of 1).
 
     Raises:
         ValueError: an unknown ``kind`` (the config check names the file first).
@@ -38,7 +42,7 @@ def label_loss(counts: torch.Tensor, labels: torch.Tensor, kind: str,
         return F.cross_entropy(counts, labels, reduction="sum")
     if kind == "rate_mse":
         target = F.one_hot(labels, counts.shape[1]).to(counts.dtype)
-        return ((counts / window - target) ** 2).mean(dim=1).sum()
+        return ((counts / time_steps - target) ** 2).mean(dim=1).sum()
     raise ValueError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")
 
 

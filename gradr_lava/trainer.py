@@ -234,14 +234,13 @@ class Trainer:
         """One optimizer and pruner step on this rank's share of a batch; adds the summed loss
         and the number correct to ``sums``."""
         labels = labels.to(self.context.device)
-        output = self.model(spikes)  # (N, classes, window)
-        counts = output.sum(dim=-1)
+        counts = self.model(spikes).sum(dim=-1)
         training = self.config.training
         teacher = None if self.teacher is None else self.teacher.targets(spikes)
         losses = distillation_loss(
             counts, teacher, labels, training.distill_weight, training.distill_temperature,
             training.teacher_temperature,
-            hard=label_loss(counts, labels, training.loss, output.shape[-1]))
+            hard=label_loss(counts, labels, training.loss, self.encoding.time_steps))
         # DDP averages gradients over ranks: scaled so, the result is the global batch mean
         loss = losses * (self.context.world_size / global_batch)
         self.optimizer.zero_grad(set_to_none=True)
