@@ -49,4 +49,8 @@ def label_loss(counts: torch.Tensor, labels: torch.Tensor, kind: str,
 def silent_loss(kind: str, classes: int) -> float:
     """A sample's loss when no output neuron fires: ln(classes) for cross-entropy (every
     class equally likely), 1 / classes for ``rate_mse``; a run stuck there trains nothing."""
-    return math.log(classes) if kind == "cross_entropy" else 1.0 / classes
+    if kind == "cross_entropy":
+        return math.log(classes)
+    if kind == "rate_mse":
+        return 1.0 / classes
+    raise ValueError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")
