@@ -156,7 +156,8 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor | None,
                       labels: torch.Tensor, weight: float, temperature: float,
                       teacher_temperature: float | None = None,
                       hard: torch.Tensor | None = None) -> torch.Tensor:
-    """Summed over the batch: ``(1 - weight) * CE + weight * T^2 * KL`` (module docstring).
+    """Summed over the batch: ``(1 - weight) * hard + weight * T^2 * KL`` (module docstring),
+    ``hard`` the label loss (cross-entropy unless given).
 
     Args:
         student: the student's output spike counts ``(N, classes)``, with gradient.
