@@ -55,15 +55,17 @@ def test_mnist_network_has_its_connectivity_and_runs_spike_exactly(
     assert report["lava_accuracy"] == report["torch_accuracy"] > 0.85
 
 
-@pytest.mark.parametrize(("name", "benchmark_config", "variant", "epochs"), [
-    ("mnist-2fc-sparse", "mnist-2fc-direct-affine5-b256", "magnitude-idle-early-hold", 80),
-    ("mnist-2fc-dense", "mnist-2fc-direct-affine5", "dense", 120)])
+@pytest.mark.parametrize(("name", "benchmark_config", "variant", "epochs", "overrides"), [
+    ("mnist-2fc-sparse", "mnist-2fc-direct-affine5-b256", "magnitude-idle-early-hold", 80,
+     {"training.loss": "rate_mse"}),
+    ("mnist-2fc-dense", "mnist-2fc-direct-affine5", "dense", 120, None)])
 def test_shipped_training_config_is_the_benchmark_run_that_trained_the_network(
         monkeypatch: pytest.MonkeyPatch, name: str, benchmark_config: str, variant: str,
-        epochs: int) -> None:
+        epochs: int, overrides: dict | None) -> None:
     """models/mnist-2fc-{sparse,dense}.toml train what the benchmark trained for the shipped
     .net files (docs/results.md section 6 gives both commands): the benchmark's config as its
-    variant edits it, at the run's epochs; only the [model] name and description differ."""
+    variant and the run's ``--set`` edits change it, at the run's epochs; only the [model]
+    name and description differ."""
     import dataclasses
 
     from gradr_lava.config import load_model_config
@@ -72,7 +74,8 @@ def test_shipped_training_config_is_the_benchmark_run_that_trained_the_network(
     import mnist_connectivity
 
     trained = mnist_connectivity.model_config(
-        str(MODELS.parent / "benchmarks" / "configs" / f"{benchmark_config}.toml"), variant)
+        str(MODELS.parent / "benchmarks" / "configs" / f"{benchmark_config}.toml"), variant,
+        overrides)
     trained = dataclasses.replace(trained, training=dataclasses.replace(trained.training,
                                                                         epochs=epochs))
     shipped = load_model_config(name).to_dict()
