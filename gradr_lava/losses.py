@@ -43,7 +43,7 @@ def label_loss(counts: torch.Tensor, labels: torch.Tensor, kind: str,
     if kind == "rate_mse":
         target = F.one_hot(labels, counts.shape[1]).to(counts.dtype)
         return ((counts / time_steps - target) ** 2).mean(dim=1).sum()
-    raise ValueError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")
+    raise _unknown(kind)
 
 
 def silent_loss(kind: str, classes: int) -> float:
@@ -53,4 +53,8 @@ def silent_loss(kind: str, classes: int) -> float:
         return math.log(classes)
     if kind == "rate_mse":
         return 1.0 / classes
-    raise ValueError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")
+    raise _unknown(kind)
+
+
+def _unknown(kind: str) -> ValueError:
+    return ValueError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")

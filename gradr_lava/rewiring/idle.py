@@ -11,6 +11,7 @@ pruning drops them before any other synapse, and Grad R pushes them out of the n
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import torch
 
@@ -52,19 +53,19 @@ def useful_synapses(present: list[torch.Tensor],
     Returns:
         Per layer, a boolean tensor of ``present[k]``'s shape and device.
     """
-    # numpy on the CPU (zero-copy views; torch's boolean reductions there are ~20x slower,
-    # 4 ms against 0.45 ms a step at MNIST 2FC size), torch on an accelerator (no copy to the
+    # numpy on the CPU (zero-copy views; with torch's boolean reductions this pass takes 4 ms
+    # a step at MNIST 2FC size, with numpy 0.45-0.7 ms), torch on an accelerator (no copy to the
     # host at every step)
     on_host = present[0].device.type == "cpu"
+
+    def arrays(tensor: torch.Tensor) -> Any:
+        return tensor.numpy() if on_host else tensor
+
     nonzero, driven = [], []
     for mask, layer in zip(present, layers, strict=True):
-        flat = mask.detach().reshape(mask.shape[0], -1)
-        nonzero.append(flat.numpy() if on_host else flat)
+        nonzero.append(arrays(mask.detach().reshape(mask.shape[0], -1)))
         bias = getattr(layer.synapse, "bias", None)
-        if bias is None:
-            driven.append(None)
-        else:
-            drive = (bias.detach() != 0).expand(mask.shape[0])
-            driven.append(drive.numpy() if on_host else drive)
+        driven.append(None if bias is None else
+                      arrays((bias.detach() != 0).expand(mask.shape[0])))
     return [(torch.from_numpy(useful) if on_host else useful).reshape(mask.shape)
             for useful, mask in zip(useful_in_chain(nonzero, driven), present, strict=True)]
